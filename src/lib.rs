@@ -1,0 +1,19 @@
+//! rt: a lightweight OCI runtime. The library holds everything; `main.rs` is a
+//! thin wrapper so that tests and benchmarks can drive the same code.
+
+pub mod cgroups;
+pub mod cli;
+pub mod container;
+pub mod error;
+pub mod hooks;
+pub mod image;
+pub mod log;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod security;
+pub mod spec;
+pub mod state;
+pub mod syscall;
+
+pub use error::{Error, Result};

@@ -1,0 +1,104 @@
+//! Where messages go. The final error line always goes to stderr as
+//! `rt: ...`; with `--log FILE` the same message is also appended to FILE,
+//! as text or as runc-style JSON lines (`--log-format json`), because
+//! containerd and conmon read the runtime's log file to show the user why a
+//! container failed.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::cli::GlobalArgs;
+
+pub struct Logger {
+    file: Option<PathBuf>,
+    json: bool,
+    debug: bool,
+}
+
+impl Logger {
+    pub fn from_cli(global: &GlobalArgs) -> Self {
+        Logger {
+            file: global.log.clone(),
+            json: global.log_format == "json",
+            debug: global.debug,
+        }
+    }
+
+    pub fn error(&self, msg: &str) {
+        eprintln!("rt: {msg}");
+        self.write("error", msg);
+    }
+
+    pub fn warn(&self, msg: &str) {
+        eprintln!("rt: warning: {msg}");
+        self.write("warning", msg);
+    }
+
+    pub fn debug(&self, msg: &str) {
+        if self.debug {
+            eprintln!("rt: debug: {msg}");
+            self.write("debug", msg);
+        }
+    }
+
+    fn write(&self, level: &str, msg: &str) {
+        let Some(path) = &self.file else { return };
+        let line = if self.json {
+            let obj = serde_json::json!({ "level": level, "msg": msg, "time": rfc3339_now() });
+            format!("{obj}\n")
+        } else {
+            format!("{} {level} {msg}\n", rfc3339_now())
+        };
+        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+}
+
+/// UTC timestamp in RFC 3339 without pulling in a date crate.
+pub fn rfc3339_now() -> String {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(d.as_secs() as i64, d.subsec_nanos())
+}
+
+pub fn rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+// Howard Hinnant's days-to-civil algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_epoch_and_leap_day() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
+        assert_eq!(rfc3339(1_798_761_599, 0), "2026-12-31T23:59:59.000000000Z");
+    }
+}

@@ -1,0 +1,17 @@
+//! The `rt` binary: parse the command line, run one command, and turn any
+//! error into the single final line that callers (people, containerd, conmon)
+//! read as the root cause.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = rt::cli::parse();
+    let log = rt::log::Logger::from_cli(&cli.global);
+    match rt::cli::dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            log.error(&err.to_string());
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Thin syscall wrappers that nix does not offer.
