@@ -1,7 +1,67 @@
-//! container (being written).
+//! The Container: a locked state directory plus what it records, and the
+//! lifecycle operations runc's commands map onto.
+
+use std::path::Path;
+
+use crate::cgroups;
+use crate::state::{State, StateDir, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("container {id:?} is {status}: {action} needs it {need}")]
+    WrongStatus {
+        id: String,
+        status: Status,
+        action: &'static str,
+        need: &'static str,
+    },
     #[error("{0}")]
-    Msg(String),
+    Failed(String),
+}
+
+pub struct Container {
+    pub dir: StateDir,
+    pub state: State,
+}
+
+impl Container {
+    /// Open, lock and read an existing container.
+    pub fn load(root: &Path, id: &str) -> crate::Result<Container> {
+        let dir = StateDir::open(root, id)?;
+        let state = dir.load()?;
+        Ok(Container { dir, state })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    pub fn status(&self) -> Status {
+        self.state.status()
+    }
+
+    pub fn save(&self) -> crate::Result<()> {
+        Ok(self.dir.save(&self.state)?)
+    }
+
+    /// The container's cgroup as recorded at create time.
+    pub fn cgroup(&self) -> crate::Result<Box<dyn cgroups::Manager>> {
+        Ok(cgroups::manager(Some(&self.state.cgroup_path), &self.state.id)?)
+    }
+
+    /// Fail with a clear message unless the container is in one of `ok`.
+    pub fn require(&self, action: &'static str, ok: &[Status], need: &'static str) -> crate::Result<()> {
+        let status = self.status();
+        if ok.contains(&status) {
+            Ok(())
+        } else {
+            Err(Error::WrongStatus {
+                id: self.state.id.clone(),
+                status,
+                action,
+                need,
+            }
+            .into())
+        }
+    }
 }

@@ -1,7 +1,207 @@
-//! state (being written).
+//! Container state on disk: one directory per container under `--root`,
+//! holding `state.json` (written atomically), the exec fifo and a lock.
+//!
+//! The directory is created with `mkdir`, which is atomic: of two `create`
+//! calls for one id exactly one wins (runc has no such guard).
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{ErrorKind, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Hooks;
+use serde::{Deserialize, Serialize};
+
+mod id;
+mod status;
+
+pub use id::validate_id;
+pub use status::{process_start_time, Status};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
-    Msg(String),
+    #[error("container {0:?} does not exist")]
+    NotFound(String),
+    #[error("container {0:?} already exists")]
+    Exists(String),
+    #[error("invalid container id {0:?}: {1}")]
+    InvalidId(String, &'static str),
+    #[error("container {id:?} has a corrupt state file: {cause}")]
+    Corrupt { id: String, cause: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
+}
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+/// What rt remembers about a container between commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub oci_version: String,
+    pub id: String,
+    /// Init pid as seen from the host, or 0 before it exists.
+    pub pid: i32,
+    /// Start time of the init (field 22 of /proc/PID/stat) so a recycled pid
+    /// is never mistaken for the container.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub cgroup_path: PathBuf,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    pub created: String,
+    #[serde(default)]
+    pub hooks: Option<Hooks>,
+    /// Set once the init has been released to exec the user's program.
+    #[serde(default)]
+    pub started: bool,
+    #[serde(default)]
+    pub paused: bool,
+}
+
+/// A container's directory under the state root.
+pub struct StateDir {
+    pub id: String,
+    pub path: PathBuf,
+    _lock: File,
+}
+
+impl StateDir {
+    /// Create a new, locked, state directory. Fails if the id is taken.
+    pub fn create(root: &Path, id: &str) -> Result<StateDir> {
+        validate_id(id)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(io(format!("create state root {}", root.display())))?;
+        let path = root.join(id);
+        match fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(id.to_string()))
+            }
+            Err(e) => return Err(io(format!("create {}", path.display()))(e)),
+        }
+        let lock = lock(&path)?;
+        Ok(StateDir {
+            id: id.to_string(),
+            path,
+            _lock: lock,
+        })
+    }
+
+    /// Open and lock an existing container's directory.
+    pub fn open(root: &Path, id: &str) -> Result<StateDir> {
+        validate_id(id)?;
+        let path = root.join(id);
+        let lock = match lock(&path) {
+            Err(Error::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                return Err(Error::NotFound(id.to_string()))
+            }
+            other => other?,
+        };
+        Ok(StateDir {
+            id: id.to_string(),
+            path,
+            _lock: lock,
+        })
+    }
+
+    pub fn load(&self) -> Result<State> {
+        let file = self.path.join(STATE_FILE);
+        let data = match fs::read(&file) {
+            Ok(d) => d,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::NotFound(self.id.clone()))
+            }
+            Err(e) => return Err(io(format!("read {}", file.display()))(e)),
+        };
+        serde_json::from_slice(&data).map_err(|e| Error::Corrupt {
+            id: self.id.clone(),
+            cause: e.to_string(),
+        })
+    }
+
+    /// Write state.json through a temporary file and rename, so readers
+    /// never see half a file.
+    pub fn save(&self, state: &State) -> Result<()> {
+        let tmp = self.path.join(".state.json.tmp");
+        let data = serde_json::to_vec(state).map_err(|e| Error::Corrupt {
+            id: self.id.clone(),
+            cause: e.to_string(),
+        })?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io(format!("write {}", tmp.display())))?;
+        f.write_all(&data)
+            .map_err(io(format!("write {}", tmp.display())))?;
+        fs::rename(&tmp, self.path.join(STATE_FILE))
+            .map_err(io(format!("rename {}", tmp.display())))
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// Remove the directory and everything in it.
+    pub fn remove(self) -> Result<()> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(format!("remove {}", self.path.display()))(e)),
+        }
+    }
+}
+
+/// Take an exclusive flock on the directory itself; commands on one id are
+/// serialised, commands on different ids never wait for each other.
+fn lock(path: &Path) -> Result<File> {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io(format!("open {}", path.display())))?;
+    // SAFETY: flock on a valid, owned descriptor.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    if rc != 0 {
+        return Err(io(format!("lock {}", path.display()))(
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(f)
+}
+
+/// Ids of every container directory under the root, sorted.
+pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    let entries = match fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(format!("read {}", root.display()))(e)),
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
 }
