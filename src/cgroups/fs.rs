@@ -64,6 +64,7 @@ impl Manager for FsManager {
     fn create(&self) -> Result<()> {
         for d in &self.dirs {
             fs::create_dir_all(d).map_err(|e| Self::io(d, e))?;
+            inherit_cpuset(d)?;
         }
         Ok(())
     }
@@ -80,6 +81,11 @@ impl Manager for FsManager {
         let v = serde_json::to_value(resources).unwrap_or_default();
         if let Some(obj) = v.as_object() {
             for (k, val) in obj {
+                // Placeholder until the device controller lands: device
+                // rules are enforced by the cgroups module's back ends.
+                if k == "devices" {
+                    continue;
+                }
                 // An empty device list is what every generated config carries.
                 let empty = val.is_null() || val.as_array().is_some_and(|a| a.is_empty());
                 if !empty {
@@ -136,4 +142,36 @@ impl Manager for FsManager {
     fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// A new v1 cpuset cgroup starts with no cpus and no memory nodes, and no
+/// task can join it until they are set: copy them down from the parent,
+/// level by level.
+fn inherit_cpuset(dir: &Path) -> Result<()> {
+    if !dir.join("cpuset.cpus").exists() || dir.join("cgroup.subtree_control").exists() {
+        return Ok(());
+    }
+    let mut chain = Vec::new();
+    let mut cur = dir.to_path_buf();
+    while cur.join("cpuset.cpus").exists() {
+        chain.push(cur.clone());
+        match cur.parent() {
+            Some(p) => cur = p.to_path_buf(),
+            None => break,
+        }
+    }
+    for d in chain.iter().rev() {
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let f = d.join(file);
+            let val = fs::read_to_string(&f).map_err(|e| FsManager::io(&f, e))?;
+            if val.trim().is_empty() {
+                if let Some(parent) = d.parent() {
+                    let pv = fs::read_to_string(parent.join(file))
+                        .map_err(|e| FsManager::io(parent, e))?;
+                    fs::write(&f, pv.trim()).map_err(|e| FsManager::io(&f, e))?;
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -67,6 +67,22 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> 
     Ok(PathBuf::from("/").join(rel))
 }
 
+/// For the container's /sys/fs/cgroup: one entry per host hierarchy, with
+/// its name below /sys/fs/cgroup ("" on a unified-only host, where the
+/// hierarchy is /sys/fs/cgroup itself) and the host directory of the
+/// container's cgroup in it.
+pub fn container_dirs(path: &Path) -> Vec<(String, PathBuf)> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let base = Path::new("/sys/fs/cgroup");
+    fs::hierarchies()
+        .into_iter()
+        .filter_map(|h| {
+            let name = h.strip_prefix(base).ok()?.to_string_lossy().to_string();
+            Some((name, h.join(rel)))
+        })
+        .collect()
+}
+
 pub fn manager(cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn Manager>> {
     let path = container_path(cgroups_path, id)?;
     Ok(Box::new(FsManager::new(path)))
