@@ -174,6 +174,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         cgroup_dirs: &cgroup_dirs,
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
+        lock_fd: guard.dir.as_ref().map(|d| d.lock_fd()).unwrap_or(-1),
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn(&cfg, &ours, &theirs)?;

@@ -81,7 +81,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
 /// Die with rt while it still needs us, stay out of reach of other
 /// processes' /proc/PID/exe (CVE-2019-5736: until execve our executable
 /// is the host's rt binary), and create device nodes with exact modes.
-fn early() -> Result<()> {
+pub(super) fn early() -> Result<()> {
     set_pdeathsig(libc::SIGKILL)?;
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
@@ -94,7 +94,7 @@ fn early() -> Result<()> {
     Ok(())
 }
 
-fn set_pdeathsig(sig: i32) -> Result<()> {
+pub(super) fn set_pdeathsig(sig: i32) -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) } != 0 {
         return Err(Error::sys("set parent-death signal", nix::Error::last()));
@@ -194,7 +194,7 @@ fn console(cfg: &InitConfig) -> Result<()> {
 
 /// Hand the pty master to whoever listens on the console socket, with the
 /// terminal's name as payload, as runc does (containerd and conmon read it).
-fn send_fd(sock: i32, fd: i32) -> Result<()> {
+pub(super) fn send_fd(sock: i32, fd: i32) -> Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let name = CString::new("/dev/ptmx").unwrap_or_default();
     let iov = [std::io::IoSlice::new(name.as_bytes())];

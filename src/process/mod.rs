@@ -12,12 +12,14 @@ use crate::namespaces::Plan;
 pub mod channel;
 mod exec;
 mod init;
+mod join;
 mod limits;
 mod spawn;
 pub mod supervise;
 mod user;
 
 pub use exec::{find_executable, ExecError};
+pub use join::{spawn_exec, ExecConfig};
 pub use spawn::spawn;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,4 +77,6 @@ pub struct InitConfig<'a> {
     pub cgroup_dirs: &'a [(String, PathBuf)],
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// rt's lock on the state directory; the child must not hold it.
+    pub lock_fd: RawFd,
 }

@@ -35,6 +35,8 @@ pub fn spawn(cfg: &InitConfig, ours: &Channel, theirs: &Channel) -> Result<i32> 
     // see end-of-stream when we die.
     // SAFETY: closing our copy of a descriptor the parent keeps.
     unsafe { libc::close(ours.raw()) };
+    // SAFETY: as above; the lock stays with rt.
+    unsafe { libc::close(cfg.lock_fd) };
     let err = if single {
         init::run(cfg, theirs).unwrap_err()
     } else {

@@ -15,7 +15,7 @@ mod paths;
 mod pivot;
 pub mod resolve;
 
-pub use devices::setup_console;
+pub use devices::{setup_console, setup_console_exec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
