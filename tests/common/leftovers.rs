@@ -1,0 +1,91 @@
+//! After delete, nothing of a container may remain: state, cgroups, mounts,
+//! processes.
+
+use std::fs;
+use std::path::Path;
+
+use super::bundle::MARKER_VAR;
+
+/// Every place a cgroup `rel` could live on this (hybrid or pure v2) host.
+pub fn cgroup_dirs(rel: &str) -> Vec<std::path::PathBuf> {
+    let rel = rel.trim_start_matches('/');
+    let base = Path::new("/sys/fs/cgroup");
+    let mut out = vec![base.join(rel)];
+    if let Ok(rd) = fs::read_dir(base) {
+        for e in rd.flatten() {
+            // Directories are the v1 hierarchies (and unified/ on hybrid);
+            // on pure v2 they are cgroups themselves, which is harmless.
+            if e.path().is_dir() {
+                out.push(e.path().join(rel));
+            }
+        }
+    }
+    out
+}
+
+/// Pids whose environment carries the marker of container `id`, or whose
+/// working directory is inside `dir` (where the harness runs runtimes).
+pub fn processes_of(id: &str, dir: &Path) -> Vec<i32> {
+    let marker = format!("{MARKER_VAR}={id}");
+    // SAFETY: getpid cannot fail.
+    let me = unsafe { libc::getpid() };
+    let mut pids = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let env_hit = fs::read(e.path().join("environ"))
+            .map(|b| b.split(|c| *c == 0).any(|kv| kv == marker.as_bytes()))
+            .unwrap_or(false);
+        let cwd_hit = fs::read_link(e.path().join("cwd"))
+            .map(|c| c.starts_with(dir))
+            .unwrap_or(false);
+        if env_hit || cwd_hit {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Mount points in our namespace that reference `dir`.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let d = dir.to_string_lossy();
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(d.as_ref()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Panics listing whatever container `id` left behind: its state dir under
+/// `root`, cgroup `cgroup_rel` in any hierarchy, mounts referencing
+/// `test_dir` (the bundle's parent) or processes that belong to it.
+#[track_caller]
+pub fn assert_nothing_left(root: &Path, id: &str, cgroup_rel: &str, test_dir: &Path) {
+    let mut problems = Vec::new();
+    let state = root.join(id);
+    if state.exists() {
+        problems.push(format!("state dir {} exists", state.display()));
+    }
+    for d in cgroup_dirs(cgroup_rel) {
+        if d.exists() {
+            problems.push(format!("cgroup {} exists", d.display()));
+        }
+    }
+    for m in mounts_under(test_dir) {
+        problems.push(format!("mount left: {m}"));
+    }
+    for pid in processes_of(id, test_dir) {
+        let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        problems.push(format!("process {pid} left: {cmd}"));
+    }
+    assert!(problems.is_empty(), "container {id} left things behind:\n{}", problems.join("\n"));
+}

@@ -1,0 +1,134 @@
+//! Shared harness of the integration tests: bundles built from the static
+//! probe and busybox, the runtime under test (rt, or runc with
+//! RT_TEST_RUNTIME=runc) and leftover checks.
+//!
+//! Every test gets a unique id and a private directory /tmp/rt-tests/<id>
+//! holding its bundle, the runtime's --root and the runtime's output files.
+#![allow(dead_code)]
+
+pub mod bundle;
+pub mod console;
+pub mod fixtures;
+pub mod leftovers;
+pub mod runtime;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub use bundle::Bundle;
+pub use leftovers::assert_nothing_left;
+pub use runtime::{Kind, Out, Runtime};
+use serde_json::Value;
+
+pub const TESTS_DIR: &str = "/tmp/rt-tests";
+
+/// `name-<pid>-<n>`: unique across parallel test processes and threads.
+pub fn unique_id(name: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("{name}-{}-{n}", std::process::id())
+}
+
+/// One test's world: an id, its directory, a runtime and a bundle. Dropping
+/// it force-deletes the container(s) and removes the directory.
+pub struct Case {
+    pub id: String,
+    pub dir: PathBuf,
+    pub rt: Runtime,
+    pub bundle: Bundle,
+}
+
+impl Case {
+    /// With the runtime chosen by RT_TEST_RUNTIME.
+    pub fn new(name: &str) -> Case {
+        Case::with_kind(name, Kind::from_env())
+    }
+
+    pub fn with_kind(name: &str, kind: Kind) -> Case {
+        let id = unique_id(name);
+        let dir = Path::new(TESTS_DIR).join(&id);
+        let rt = Runtime::new(kind, &dir);
+        let bundle = Bundle::new(&dir.join("bundle"), &id);
+        Case {
+            id,
+            dir,
+            rt,
+            bundle,
+        }
+    }
+
+    pub fn is_rt(&self) -> bool {
+        self.rt.is_rt()
+    }
+
+    /// `run` the bundle to completion.
+    pub fn run(&self) -> Out {
+        self.rt.run(&self.bundle, &self.id)
+    }
+
+    /// Run `/probe args...`, require exit 0 and return its JSON report.
+    #[track_caller]
+    pub fn probe(&mut self, args: &[&str]) -> Value {
+        self.bundle.probe(args);
+        let out = self.run();
+        out.expect_ok("run probe");
+        out.json()
+    }
+
+    pub fn create(&self) -> Out {
+        self.rt.create(&self.bundle, &self.id)
+    }
+
+    pub fn start(&self) -> Out {
+        self.rt.start(&self.id)
+    }
+
+    pub fn status(&self) -> Option<String> {
+        self.rt.status(&self.id)
+    }
+
+    #[track_caller]
+    pub fn assert_nothing_left(&self) {
+        assert_nothing_left(
+            &self.rt.root,
+            &self.id,
+            &self.bundle.cgroup_rel(&self.id),
+            &self.dir,
+        );
+    }
+}
+
+impl Drop for Case {
+    fn drop(&mut self) {
+        self.rt.cleanup();
+        let keep = std::env::var_os("RT_TEST_KEEP").is_some() && std::thread::panicking();
+        if !keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A JSON array of strings as a sorted Vec (for order-insensitive checks).
+pub fn sorted_strings(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// The mount entry the probe saw at `dest` (the last one: it is on top).
+pub fn mount_at<'a>(mounts: &'a Value, dest: &str) -> Option<&'a Value> {
+    let list = mounts.get("mounts").unwrap_or(mounts);
+    list.as_array()?
+        .iter()
+        .rev()
+        .find(|m| m["destination"] == dest)
+}
+
+/// True when the probe's options list of a mount contains `opt`.
+pub fn has_opt(m: &Value, opt: &str) -> bool {
+    m["options"].as_array().is_some_and(|o| o.iter().any(|x| x == opt))
+        || m["superOptions"].as_array().is_some_and(|o| o.iter().any(|x| x == opt))
+}
