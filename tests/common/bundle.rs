@@ -133,7 +133,13 @@ impl Bundle {
 
     /// All five sets to the same list.
     pub fn all_caps(&mut self, caps: &[&str]) -> &mut Self {
-        for set in ["bounding", "effective", "permitted", "inheritable", "ambient"] {
+        for set in [
+            "bounding",
+            "effective",
+            "permitted",
+            "inheritable",
+            "ambient",
+        ] {
             self.caps(set, caps);
         }
         self

@@ -79,7 +79,10 @@ impl ConsoleReceiver {
         let end = std::time::Instant::now() + timeout;
         while !self.is_finished() {
             if std::time::Instant::now() > end {
-                return Err(io::Error::new(io::ErrorKind::TimedOut, "no console fd received"));
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no console fd received",
+                ));
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }

@@ -62,10 +62,17 @@ pub fn probe() -> &'static Path {
         let dir = fixtures_dir();
         fs::create_dir_all(&dir).expect("create target/fixtures");
         let _lock = FileLock::take(&dir.join(".lock"));
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs-fixtures/probe/Cargo.toml");
+        let manifest =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs-fixtures/probe/Cargo.toml");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Command::new(cargo)
-            .args(["build", "--quiet", "--release", "--target", "x86_64-unknown-linux-gnu"])
+            .args([
+                "build",
+                "--quiet",
+                "--release",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+            ])
             .arg("--manifest-path")
             .arg(&manifest)
             .arg("--target-dir")
@@ -102,7 +109,16 @@ const GROUP: &str = "root:x:0:\ntester:x:1000:\nextra:x:1001:tester\nnogroup:x:6
 
 /// A rootfs with busybox (and its applet links), /probe and minimal /etc.
 pub fn make_rootfs(rootfs: &Path) {
-    for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "root", "home/tester"] {
+    for d in [
+        "bin",
+        "etc",
+        "tmp",
+        "proc",
+        "sys",
+        "dev",
+        "root",
+        "home/tester",
+    ] {
         fs::create_dir_all(rootfs.join(d)).expect("create rootfs dir");
     }
     fs::copy(busybox(), rootfs.join("bin/busybox")).expect("copy busybox");

@@ -2,22 +2,35 @@
 //! processes.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::bundle::MARKER_VAR;
 
-/// Every place a cgroup `rel` could live on this (hybrid or pure v2) host.
-pub fn cgroup_dirs(rel: &str) -> Vec<std::path::PathBuf> {
+/// Every place a cgroup `rel` could live on this (hybrid or pure v2) host:
+/// under each hierarchy's root and, because runc nests a container without
+/// cgroupsPath under the caller's own cgroup, under each of our own paths.
+pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
     let rel = rel.trim_start_matches('/');
     let base = Path::new("/sys/fs/cgroup");
-    let mut out = vec![base.join(rel)];
+    let mut own: Vec<String> = fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .map(|p| p.trim_start_matches('/').to_string())
+        .collect();
+    own.push(String::new());
+    own.sort();
+    own.dedup();
+    let mut hier = vec![base.to_path_buf()];
     if let Ok(rd) = fs::read_dir(base) {
-        for e in rd.flatten() {
-            // Directories are the v1 hierarchies (and unified/ on hybrid);
-            // on pure v2 they are cgroups themselves, which is harmless.
-            if e.path().is_dir() {
-                out.push(e.path().join(rel));
-            }
+        // Directories are the v1 hierarchies (and unified/ on hybrid); on
+        // pure v2 they are cgroups themselves, which is harmless.
+        hier.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    let mut out = Vec::new();
+    for h in &hier {
+        for o in &own {
+            out.push(h.join(o).join(rel));
         }
     }
     out
@@ -87,5 +100,9 @@ pub fn assert_nothing_left(root: &Path, id: &str, cgroup_rel: &str, test_dir: &P
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
         problems.push(format!("process {pid} left: {cmd}"));
     }
-    assert!(problems.is_empty(), "container {id} left things behind:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "container {id} left things behind:\n{}",
+        problems.join("\n")
+    );
 }

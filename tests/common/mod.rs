@@ -112,7 +112,11 @@ impl Drop for Case {
 pub fn sorted_strings(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = v
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     out.sort();
     out
@@ -129,6 +133,42 @@ pub fn mount_at<'a>(mounts: &'a Value, dest: &str) -> Option<&'a Value> {
 
 /// True when the probe's options list of a mount contains `opt`.
 pub fn has_opt(m: &Value, opt: &str) -> bool {
-    m["options"].as_array().is_some_and(|o| o.iter().any(|x| x == opt))
-        || m["superOptions"].as_array().is_some_and(|o| o.iter().any(|x| x == opt))
+    m["options"]
+        .as_array()
+        .is_some_and(|o| o.iter().any(|x| x == opt))
+        || m["superOptions"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|x| x == opt))
+}
+
+/// runc's (major, minor) version, from `runc --version`.
+pub fn runc_version() -> Option<(u32, u32)> {
+    let out = std::process::Command::new(runtime::RUNC)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v = text.lines().next()?.split_whitespace().nth(2)?.to_string();
+    let mut it = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
+    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+}
+
+/// In runc validation mode, whether the installed runc is too old for a
+/// feature (runtime-spec fields that runc only implements from `min` on and
+/// silently ignores before). Prints why the test is skipped.
+pub fn runc_too_old(c: &Case, min: (u32, u32), feature: &str) -> bool {
+    if c.is_rt() {
+        return false;
+    }
+    let v = runc_version().unwrap_or((0, 0));
+    if v < min {
+        eprintln!(
+            "note: runc {}.{} predates {feature} (runc {}.{}): not checked",
+            v.0, v.1, min.0, min.1
+        );
+        return true;
+    }
+    false
 }

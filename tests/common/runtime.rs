@@ -206,7 +206,9 @@ impl Runtime {
     pub fn spawn(&self, args: &[&str]) -> Running {
         self.remember(args);
         let (mut c, stdout_path, stderr_path) = self.command(args);
-        let child = c.spawn().unwrap_or_else(|e| panic!("spawn {:?}: {e}", self.bin));
+        let child = c
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", self.bin));
         Running {
             child,
             stdout_path,
