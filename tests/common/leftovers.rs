@@ -106,3 +106,30 @@ pub fn assert_nothing_left(root: &Path, id: &str, cgroup_rel: &str, test_dir: &P
         problems.join("\n")
     );
 }
+
+/// Last-resort cleanup after a failed test: SIGKILL the processes that belong
+/// to this test's container (by cgroup membership and environment marker)
+/// and remove its cgroups, so a broken runtime does not pollute the host.
+pub fn reap(id: &str, cgroup_rel: &str, test_dir: &Path) {
+    let dirs: Vec<PathBuf> = cgroup_dirs(cgroup_rel)
+        .into_iter()
+        .filter(|d| d.exists())
+        .collect();
+    let mut pids = processes_of(id, test_dir);
+    for d in &dirs {
+        let procs = fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+        pids.extend(procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    for pid in &pids {
+        // SAFETY: killing processes of this test's own container by pid.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    for d in &dirs {
+        for _ in 0..50 {
+            if fs::remove_dir(d).is_ok() || !d.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+}
