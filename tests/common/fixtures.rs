@@ -12,7 +12,7 @@ pub const BUSYBOX_APPLETS: &[&str] = &[
     "sh", "ls", "cat", "echo", "sleep", "true", "false", "id", "mount", "umount", "mkdir", "rm",
     "touch", "ps", "kill", "env", "test", "grep", "hostname", "stat", "readlink", "chmod", "chown",
     "ln", "cp", "mv", "head", "tail", "wc", "date", "pwd", "printf", "uname", "mknod", "dd", "tr",
-    "sed", "cut", "nc", "ip", "whoami", "nproc",
+    "sed", "cut", "nc", "ip", "whoami", "nproc", "stty", "tty",
 ];
 
 /// target/ of this package, found from the rt binary cargo built for us.
