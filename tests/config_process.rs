@@ -216,3 +216,28 @@ fn terminal_false_gives_no_tty() {
         assert_eq!(v[fd], false, "{v}");
     }
 }
+
+#[test]
+fn exec_cpu_affinity() {
+    // execCPUAffinity applies to `exec`'d processes, not to the init.
+    let mut c = Case::new("exec-affinity");
+    if runc_too_old(&c, (1, 2), "process.execCPUAffinity") {
+        return;
+    }
+    let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let last = (ncpu - 1).to_string();
+    c.bundle.probe(&["sleep", "30"]);
+    c.rt.run_with(&c.bundle, &c.id, &["--detach"])
+        .expect_ok("run --detach");
+    let mut process = c.bundle.get("/process");
+    process["args"] = json!(["/probe", "sched"]);
+    process["execCPUAffinity"] = json!({"initial": "0", "final": last});
+    let pfile = c.dir.join("process.json");
+    std::fs::write(&pfile, process.to_string()).unwrap();
+    let out =
+        c.rt.cmd(&["exec", "--process", pfile.to_str().unwrap(), &c.id]);
+    out.expect_ok("exec");
+    assert_eq!(out.json()["cpus"], json!([ncpu - 1]), "{out:#?}");
+    c.rt.delete_force(&c.id).expect_ok("delete --force");
+    c.assert_nothing_left();
+}

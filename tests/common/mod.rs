@@ -66,12 +66,14 @@ impl Case {
         self.rt.run(&self.bundle, &self.id)
     }
 
-    /// Run `/probe args...`, require exit 0 and return its JSON report.
+    /// Run `/probe args...`, require exit 0 and nothing left behind, and
+    /// return the probe's JSON report.
     #[track_caller]
     pub fn probe(&mut self, args: &[&str]) -> Value {
         self.bundle.probe(args);
         let out = self.run();
         out.expect_ok("run probe");
+        self.assert_nothing_left();
         out.json()
     }
 
