@@ -87,7 +87,7 @@ fn terminal_without_console_socket_fails() {
 
 #[test]
 fn console_socket_without_terminal_fails() {
-    let mut c = Case::new("console-noterm");
+    let c = Case::new("console-noterm");
     let rx = ConsoleReceiver::listen(&c.dir.join("console.sock"));
     let sock = rx.path.to_string_lossy().into_owned();
     let out =

@@ -87,7 +87,7 @@ fn status_field(name: &str) -> Option<String> {
 pub fn status(names: &[String]) -> J {
     let mut o = J::obj();
     for (k, v) in status_fields() {
-        if names.is_empty() || names.iter().any(|n| *n == k) {
+        if names.is_empty() || names.contains(&k) {
             o.set(&k, J::Str(v));
         }
     }
@@ -234,7 +234,7 @@ pub fn mounts() -> J {
 }
 
 fn split_opts(s: &str) -> J {
-    J::Arr(s.split(',').map(|o| J::str(o)).collect())
+    J::Arr(s.split(',').map(J::str).collect())
 }
 
 /// mountinfo escapes space, tab, newline and backslash as octal.
