@@ -174,3 +174,35 @@ fn unknown_container_id() {
         }
     }
 }
+
+/// Configs that runc rejects, each one edit away from the default.
+#[test]
+fn invalid_configs() {
+    type Edit = fn(&mut common::Bundle);
+    let cases: [(&str, Edit); 6] = [
+        ("dup-ns", |b| {
+            b.push_namespace_raw(json!({"type": "pid"}));
+        }),
+        ("hostname-no-uts", |b| {
+            b.remove_namespace("uts");
+        }),
+        ("bad-rlimit", |b| {
+            b.add_rlimit("RLIMIT_FOO", 1, 1);
+        }),
+        ("soft-over-hard", |b| {
+            b.add_rlimit("RLIMIT_NOFILE", 2048, 1024);
+        }),
+        ("empty-args", |b| {
+            b.args(&[]);
+        }),
+        ("no-process", |b| {
+            b.remove("/process");
+        }),
+    ];
+    for (name, edit) in cases {
+        let mut c = Case::new(name);
+        edit(&mut c.bundle);
+        let out = c.run();
+        assert_failed_cleanly(&c, &out, &c.id);
+    }
+}

@@ -233,3 +233,20 @@ fn personality_linux32() {
         .set("/linux/personality", json!({"domain": "LINUX32"}));
     assert_eq!(c.probe(&["personality"])["domain"], "LINUX32");
 }
+
+#[test]
+fn rootless_shaped_config() {
+    // The shape of `runc spec --rootless` (single-id mapping, no network
+    // namespace, /sys bind-mounted), run by root mapping to itself.
+    let mut c = Case::new("rootless-shape");
+    c.bundle.rootless(0, 0);
+    check_namespaces(&mut c);
+    let map = c.probe(&["read", "/proc/self/uid_map"]);
+    let fields: Vec<&str> = map["content"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(fields, ["0", "0", "1"]);
+    assert_eq!(c.probe(&["ids"])["uid"], 0);
+}

@@ -74,21 +74,23 @@ fn run_killed_by_sigkill_gives_137() {
 }
 
 #[test]
-fn run_forwards_sigterm() {
-    let mut c = Case::new("fwd-term");
-    c.bundle.probe(&["signal-wait"]);
-    c.bundle.save();
-    let dir = c.bundle.dir.to_string_lossy().into_owned();
-    let running = c.rt.spawn(&["run", "--bundle", &dir, &c.id]);
-    assert!(running.wait_for_output("waiting", T), "probe never ready");
-    running.signal(libc::SIGTERM);
-    let out = running.wait(T);
-    assert_eq!(
-        out.code, 15,
-        "probe exits with the signal it caught: {out:#?}"
-    );
-    assert!(out.stdout.contains("SIGTERM"), "{out:#?}");
-    c.assert_nothing_left();
+fn run_forwards_signals() {
+    for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGUSR1, "SIGUSR1")] {
+        let mut c = Case::new("fwd-sig");
+        c.bundle.probe(&["signal-wait"]);
+        c.bundle.save();
+        let dir = c.bundle.dir.to_string_lossy().into_owned();
+        let running = c.rt.spawn(&["run", "--bundle", &dir, &c.id]);
+        assert!(running.wait_for_output("waiting", T), "probe never ready");
+        running.signal(sig);
+        let out = running.wait(T);
+        assert_eq!(
+            out.code, sig,
+            "probe exits with the signal it caught: {out:#?}"
+        );
+        assert!(out.stdout.contains(name), "{out:#?}");
+        c.assert_nothing_left();
+    }
 }
 
 #[test]
@@ -193,4 +195,43 @@ fn kill_created_container_then_delete() {
     assert!(c.rt.wait_status(&c.id, "stopped", T));
     c.rt.delete(&c.id).expect_ok("delete");
     c.assert_nothing_left();
+}
+
+fn spec_in(c: &Case, sub: &str, extra: &[&str]) -> serde_json::Value {
+    let dir = c.dir.join(sub);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_string_lossy().into_owned();
+    let mut args = vec!["spec", "--bundle", &d];
+    args.extend_from_slice(extra);
+    c.rt.cmd(&args).expect_ok("spec");
+    let text = std::fs::read_to_string(dir.join("config.json")).expect("config.json written");
+    serde_json::from_str(&text).expect("spec writes JSON")
+}
+
+#[test]
+fn spec_writes_runc_default() {
+    let c = Case::new("spec");
+    assert_eq!(spec_in(&c, "a", &[]), common::bundle::default_config());
+    // An existing config.json is not overwritten.
+    let d = c.dir.join("a").to_string_lossy().into_owned();
+    assert_ne!(c.rt.cmd(&["spec", "--bundle", &d]).code, 0);
+}
+
+#[test]
+fn spec_rootless_matches_runc() {
+    let c = Case::new("spec-rootless");
+    if !common::runtime::runc_available() {
+        eprintln!("note: runc not installed, skipped");
+        return;
+    }
+    let reference = common::Runtime::new(common::Kind::Runc, &c.dir.join("ref"));
+    let dir = c.dir.join("runc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_string_lossy().into_owned();
+    reference
+        .cmd(&["spec", "--rootless", "--bundle", &d])
+        .expect_ok("runc spec");
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec_in(&c, "subject", &["--rootless"]), want);
 }

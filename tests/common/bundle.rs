@@ -174,6 +174,11 @@ impl Bundle {
         self
     }
 
+    /// Append a namespace entry as is (even a duplicate, for bad input).
+    pub fn push_namespace_raw(&mut self, ns: Value) -> &mut Self {
+        self.push("/linux/namespaces", ns)
+    }
+
     /// Add (or replace) a namespace, optionally joined by path.
     pub fn namespace(&mut self, kind: &str, path: Option<&str>) -> &mut Self {
         self.remove_namespace(kind);

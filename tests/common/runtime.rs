@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::bundle::Bundle;
 
 pub const RUNC: &str = "/usr/sbin/runc";
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
