@@ -185,3 +185,9 @@ pub fn runc_too_old(c: &Case, min: (u32, u32), feature: &str) -> bool {
     }
     false
 }
+
+/// `run` a bundle to completion: (exit code, stdout, stderr).
+pub fn run_container(rt: &Runtime, b: &Bundle, id: &str) -> (i32, String, String) {
+    let out = rt.run(b, id);
+    (out.code, out.stdout, out.stderr)
+}
