@@ -6,6 +6,7 @@ mod common;
 use common::{Case, Out};
 use serde_json::json;
 
+/// Like Case::assert_failed_cleanly, for ids other than the case's own.
 #[track_caller]
 fn assert_failed_cleanly(c: &Case, out: &Out, id: &str) {
     assert_ne!(out.code, 0, "should fail: {out:#?}");

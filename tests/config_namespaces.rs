@@ -204,8 +204,7 @@ fn join_missing_namespace_path_fails() {
     c.bundle
         .namespace("network", Some("/proc/999999999/ns/net"));
     let out = c.run();
-    assert_ne!(out.code, 0, "{out:#?}");
-    c.assert_nothing_left();
+    c.assert_failed_cleanly(&out);
 }
 
 #[test]

@@ -81,8 +81,7 @@ fn terminal_without_console_socket_fails() {
     let mut c = Case::new("console-none");
     c.bundle.set("/process/terminal", json!(true));
     let out = c.create();
-    assert_ne!(out.code, 0, "{out:#?}");
-    c.assert_nothing_left();
+    c.assert_failed_cleanly(&out);
 }
 
 #[test]
@@ -92,8 +91,7 @@ fn console_socket_without_terminal_fails() {
     let sock = rx.path.to_string_lossy().into_owned();
     let out =
         c.rt.create_with(&c.bundle, &c.id, &["--console-socket", &sock]);
-    assert_ne!(out.code, 0, "{out:#?}");
-    c.assert_nothing_left();
+    c.assert_failed_cleanly(&out);
 }
 
 #[test]
@@ -106,6 +104,5 @@ fn console_socket_missing_path_fails() {
         &c.id,
         &["--console-socket", sock.to_str().unwrap()],
     );
-    assert_ne!(out.code, 0, "{out:#?}");
-    c.assert_nothing_left();
+    c.assert_failed_cleanly(&out);
 }

@@ -89,6 +89,21 @@ impl Case {
         self.rt.status(&self.id)
     }
 
+    /// A failed invocation as every runtime error must look: non-zero (not a
+    /// timeout), for rt a final `rt: <cause>` line, and nothing left.
+    #[track_caller]
+    pub fn assert_failed_cleanly(&self, out: &Out) {
+        assert_ne!(out.code, 0, "should fail: {out:#?}");
+        assert_ne!(out.code, -1, "timed out: {out:#?}");
+        if self.is_rt() {
+            assert!(
+                out.last_err_line().starts_with("rt: "),
+                "last stderr line should be `rt: <cause>`: {out:#?}"
+            );
+        }
+        self.assert_nothing_left();
+    }
+
     #[track_caller]
     pub fn assert_nothing_left(&self) {
         assert_nothing_left(
