@@ -249,3 +249,53 @@ fn rootless_shaped_config() {
     assert_eq!(fields, ["0", "0", "1"]);
     assert_eq!(c.probe(&["ids"])["uid"], 0);
 }
+
+#[test]
+fn join_pid_namespace_by_path() {
+    // unshare --fork: its child (sleep) is pid 1 of the new namespace;
+    // --kill-child takes it down with the holder.
+    let holder = Holder::start_forked(&["--pid", "--fork", "--kill-child"]);
+    let mut c = Case::new("ns-join-pid");
+    let path = format!("/proc/{}/ns/pid", holder.child_pid());
+    c.bundle.namespace("pid", Some(&path));
+    let v = c.probe(&["ns"]);
+    assert_eq!(
+        v["pid"].as_u64(),
+        Some(ns_inode(&holder.child_pid(), "pid")),
+        "{v}"
+    );
+    let p = c.probe(&["pid"]);
+    assert!(p["pid"].as_i64().unwrap() > 1, "sleep is pid 1 there: {p}");
+}
+
+impl Holder {
+    /// For `unshare --fork`: wait until the forked child exists.
+    fn start_forked(flags: &[&str]) -> Holder {
+        let child = Command::new("unshare")
+            .args(flags)
+            .args(["--", "sleep", "60"])
+            .spawn()
+            .expect("start unshare holder");
+        let h = Holder(child);
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            let kid = h.child_pid();
+            let comm = std::fs::read_to_string(format!("/proc/{kid}/comm")).unwrap_or_default();
+            if comm.trim() == "sleep" {
+                return h;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("forked namespace holder did not start");
+    }
+
+    fn child_pid(&self) -> String {
+        let pid = self.pid();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .next()
+            .unwrap_or("0")
+            .to_string()
+    }
+}

@@ -276,3 +276,53 @@ fn state_json_shape_through_lifecycle() {
         c.assert_nothing_left();
     }
 }
+
+#[test]
+fn devices_masked_and_readonly_paths() {
+    let Some((mut a, mut b)) = pair("diff-dev") else {
+        return;
+    };
+    let paths = [
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/tty",
+        "/dev/ptmx",
+        "/dev/fd",
+        "/dev/stdin",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/dev/console",
+        "/dev/core",
+        "/proc/keys",
+        "/proc/acpi",
+        "/sys/firmware",
+        "/proc/sys",
+    ];
+    let args: Vec<&str> = [&["stat"][..], &paths[..]].concat();
+    for c in [&mut a, &mut b] {
+        c.bundle.set(
+            "/linux/devices",
+            json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o600}]),
+        );
+    }
+    let (sa, sb) = (a.probe(&args), b.probe(&args));
+    for p in paths {
+        // Size and the inode-specific fields of tmpfs dirs may differ.
+        let norm = |v: &Value| {
+            let mut v = v[p].clone();
+            if let Some(o) = v.as_object_mut() {
+                o.remove("size");
+            }
+            v
+        };
+        assert_eq!(norm(&sa), norm(&sb), "{p} differs");
+    }
+    let w = ["write", "/proc/sys/kernel/hostname", "x"];
+    assert_eq!(a.probe(&w), b.probe(&w), "readonly /proc/sys");
+    let d = ["stat", "/dev/fuse"];
+    assert_eq!(a.probe(&d), b.probe(&d), "linux.devices");
+}
