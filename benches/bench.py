@@ -39,6 +39,10 @@ def parse_args():
                    "sample (default 24, quick 6)")
     p.add_argument("--mem-rounds", type=int, help="untimed rounds under GNU "
                    "time for peak RSS (default 3, quick 1)")
+    p.add_argument("--timeout", type=float, help="seconds for any one "
+                   "runtime command (default 20, quick 10)")
+    p.add_argument("--max-failures", type=int, default=5, help="drop a "
+                   "runtime after this many failed commands (default 5)")
     p.add_argument("--tmpdir", help="parent of the scratch dir (default $TMPDIR)")
     a = p.parse_args()
     a.names = [n.strip() for n in a.runtimes.split(",") if n.strip()]
@@ -50,6 +54,7 @@ def parse_args():
     a.rounds = a.rounds if a.rounds is not None else (3 if a.quick else 30)
     a.tput_n = a.tput_n or (6 if a.quick else 24)
     a.tput_reps = 1 if a.quick else 3
+    a.timeout = a.timeout or (10.0 if a.quick else 20.0)
     if a.mem_rounds is None:
         a.mem_rounds = 1 if a.quick else 3
     a.minmem_step = (128 if a.quick else 16) * KiB
@@ -96,6 +101,7 @@ class Bench:
         self.errors = []
         self.sleepers = {}
         self.sleeper_bundles = []
+        self.dropped = set()
 
     def new_id(self, name):
         self.seq += 1
@@ -105,8 +111,14 @@ class Bench:
         if r.get("ok"):
             return True
         self.errors.append({"runtime": name, "what": what, "err": r.get("err")})
-        if sum(e["runtime"] == name for e in self.errors) <= 3:
+        failed = sum(e["runtime"] == name for e in self.errors)
+        if failed <= 3:
             log(f"FAIL {name} {what}: {r.get('err')}")
+        if failed >= self.args.max_failures and name not in self.dropped:
+            # A broken runtime must not turn a smoke test into a long wait.
+            self.dropped.add(name)
+            self.notes.append(f"{name} dropped after {failed} failed commands")
+            log(f"{name}: {failed} failures, skipping it from now on")
         return False
 
     def record(self, name, key, r, rss_key=None):
@@ -120,9 +132,11 @@ class Bench:
         if rss_key and r.get("cpu_ns") is not None:
             self.cpu[name][rss_key].append(r["cpu_ns"])
 
-    def order(self, i):
+    def order(self, i=0):
+        """Runtimes still measured, rotated by i so drift hits all alike."""
         k = i % len(self.names)
-        return self.names[k:] + self.names[:k]
+        return [n for n in self.names[k:] + self.names[:k]
+                if n not in self.dropped]
 
     # --- scenarios -----------------------------------------------------
     def sc_run(self, name, kind, pre):
@@ -180,7 +194,7 @@ class Bench:
 
     # --- phases --------------------------------------------------------
     def start_sleepers(self):
-        for name in self.names:
+        for name in self.order():
             cid = self.new_id(name)
             bundle = self.b.make(cid, "sleep")
             r = self.w[name].req("sleeper_start", id=cid, bundle=bundle)
@@ -199,16 +213,15 @@ class Bench:
             self.b.drop(bundle)
 
     def round(self, i):
-        order = self.order(i)
         for kind, pre in (("plain", ""), ("limits", "lim.")):
-            for name in order:
+            for name in self.order(i):
                 self.sc_run(name, kind, pre)
-            for name in order:
+            for name in self.order(i):
                 self.sc_lifecycle(name, kind, pre)
-        for name in order:
+        for name in self.order(i):
             if name in self.sleepers:
                 self.sc_exec(name)
-        for name in order:
+        for name in self.order(i):
             if name in self.sleepers:
                 self.sc_state(name)
 
@@ -250,7 +263,7 @@ class Bench:
 
     def min_memory(self):
         lo, hi, step = 64 * KiB, 16 * 1024 * KiB, self.args.minmem_step
-        for name in self.names:
+        for name in self.order():
             log(f"minimum memory limit: {name}")
             attempts = 0
 
@@ -259,7 +272,7 @@ class Bench:
                 attempts += 1
                 cid = self.new_id(name)
                 bundle = self.b.make(cid, "mem", mem_limit=limit)
-                r = self.w[name].req("run", id=cid, bundle=bundle, timeout=20)
+                r = self.w[name].req("run", id=cid, bundle=bundle)
                 self.b.drop(bundle)
                 return r["run"]["ok"] and r.get("delete", {"ok": True})["ok"]
 
@@ -331,7 +344,7 @@ def main():
         for n in args.names:
             versions[n] = f"{binaries[n]}: {env.first_line([binaries[n], '--version'])}"
             private = n == "crun" and facts["cgroups"] == "hybrid"
-            workers[n] = env.Worker(n, binaries[n], tmp, private)
+            workers[n] = env.Worker(n, binaries[n], tmp, private, args.timeout)
             if private:
                 notes.append(
                     f"every crun command ran in one private mount namespace "

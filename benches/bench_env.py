@@ -150,11 +150,11 @@ class Bundles:
 class Worker:
     """Client side of bench_worker.py for one runtime."""
 
-    def __init__(self, name, binary, tmp, private_ns):
+    def __init__(self, name, binary, tmp, private_ns, timeout):
         self.name = name
         self.root = os.path.join(tmp, "root-" + name)
         argv = [sys.executable, WORKER, binary, self.root,
-                os.path.join(tmp, "io-" + name)]
+                os.path.join(tmp, "io-" + name), str(timeout)]
         if private_ns:
             # Once for the worker's whole life; never per command.
             argv = ["unshare", "--mount", "--propagation", "private", "sh",

@@ -65,8 +65,9 @@ def vm_hwm_kib(pid):
 
 
 class Runner:
-    def __init__(self, binary, root, tmp):
+    def __init__(self, binary, root, tmp, timeout):
         self.binary = binary
+        self.timeout = timeout  # seconds, for any one command
         self.root = root
         self.tmp = tmp
         self.env = dict(os.environ)
@@ -76,7 +77,7 @@ class Runner:
         os.makedirs(root, exist_ok=True)
         os.makedirs(tmp, exist_ok=True)
 
-    def cmd(self, args, timeout=30.0, want_out=False, mem=False):
+    def cmd(self, args, timeout=None, want_out=False, mem=False):
         """Run `<runtime> --root R <args>`; time it from spawn to reap.
 
         mem: run it under GNU time for its peak RSS. wait4's own ru_maxrss
@@ -95,6 +96,7 @@ class Runner:
         if mem:
             argv = [GNU_TIME, "-f", "%M", "-o", tag + ".rss", *argv]
         timed_out = False
+        timeout = timeout or self.timeout
         t0 = time.perf_counter_ns()
         pid = os.posix_spawn(argv[0], argv, self.env, file_actions=actions,
                              setsigdef=(signal.SIGTERM, signal.SIGINT))
@@ -122,7 +124,8 @@ class Runner:
         if want_out:
             res["out"] = _read(tag + ".out")
         if not res["ok"]:
-            msg = (_read(tag + ".err") + _read(tag + ".out")).strip()
+            text = _read(tag + ".err") + _read(tag + ".out")
+            msg = " | ".join(x.strip() for x in text.splitlines() if x.strip())
             if timed_out:
                 msg = f"timed out after {timeout}s; {msg}"
             res["err"] = f"{' '.join(args)}: exit {code}: {msg[-ERR_TAIL:]}"
@@ -135,10 +138,9 @@ class Runner:
     def exists(self, cid):
         return self.cmd(["state", cid], timeout=10)["ok"]
 
-    def run(self, cid, bundle, timeout=30.0, mem=False):
+    def run(self, cid, bundle, mem=False):
         """`run` to exit; `delete` too (timed) if `run` left the container."""
-        res = {"run": self.cmd(["run", "--bundle", bundle, cid], timeout,
-                               mem=mem)}
+        res = {"run": self.cmd(["run", "--bundle", bundle, cid], mem=mem)}
         if not res["run"]["ok"]:
             self.force_delete(cid)
         elif self.exists(cid):
@@ -163,7 +165,7 @@ class Runner:
             return None
         return pid, pidfd
 
-    def lifecycle(self, cid, bundle, timeout=30.0, mem=False):
+    def lifecycle(self, cid, bundle, mem=False):
         """create, start, wait for the container init to exit, delete."""
         res = {}
         got = self.create(cid, bundle, res, mem)
@@ -178,7 +180,7 @@ class Runner:
                 self.force_delete(cid)
                 return res
             try:
-                code, _ = wait_exit(pid, pidfd, timeout)
+                code, _ = wait_exit(pid, pidfd, self.timeout)
             except TimeoutError:
                 res["start_exit"] = {"ok": False, "err": f"{cid} did not exit"}
                 self.force_delete(cid)
@@ -290,8 +292,7 @@ def dispatch(runner, req):
     if op == "cmd":
         return runner.cmd(req["args"], want_out=req.get("out", False), mem=mem)
     if op == "run":
-        return runner.run(req["id"], req["bundle"], req.get("timeout", 30.0),
-                          mem)
+        return runner.run(req["id"], req["bundle"], mem)
     if op == "lifecycle":
         return runner.lifecycle(req["id"], req["bundle"], mem=mem)
     if op == "sleeper_start":
@@ -304,7 +305,7 @@ def dispatch(runner, req):
 
 
 def main():
-    binary, root, tmp = sys.argv[1:4]
+    binary, root, tmp, timeout = sys.argv[1:5]
     signal.signal(signal.SIGTERM, _on_term)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
@@ -315,7 +316,7 @@ def main():
     null = os.open("/dev/null", os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
-    runner = Runner(binary, root, tmp)
+    runner = Runner(binary, root, tmp, float(timeout))
     unified = os.path.ismount("/sys/fs/cgroup/unified")
     info = {"ready": True, "pid": os.getpid(),
             "mntns": os.readlink("/proc/self/ns/mnt"), "unified_mounted": unified}
