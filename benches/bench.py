@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections import defaultdict
 
+sys.dont_write_bytecode = True  # keep benches/ free of __pycache__
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_env as env  # noqa: E402
 import bench_report as rep  # noqa: E402
