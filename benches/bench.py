@@ -305,6 +305,11 @@ def print_report(args, bench, facts, versions, sizes, notes):
           f"{facts['cgroups']}  {facts['cpus']} cpus  {facts['cpu']}")
     for n in names:
         print(f"  {n}: {versions[n]}")
+    load = (facts["load_start"], facts.get("load_end", 0.0))
+    print(f"  load average (1 min) at start {load[0]:.1f}, at end {load[1]:.1f}")
+    if max(load) > facts["cpus"] / 2:
+        notes.append("the machine was busy with other work: wall times are "
+                     "noisy, CPU times and ratios are steadier; rerun when idle")
     print(f"  rounds: {args.rounds} (+1 warm-up), order rotated every round; "
           "busybox-static rootfs; config from `runc spec`")
     for note in notes:
@@ -357,6 +362,7 @@ def main():
         bench.throughput()
         bench.min_memory()
         sizes = {n: env.binary_sizes(binaries[n], tmp) for n in args.names}
+        facts["load_end"] = os.getloadavg()[0]
     except KeyboardInterrupt:
         interrupted = True
         log("interrupted: cleaning up")

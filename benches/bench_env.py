@@ -77,6 +77,7 @@ def host_facts():
     except OSError:
         pass
     return {"kernel": platform.release(), "cpu": cpu, "cpus": os.cpu_count(),
+            "load_start": os.getloadavg()[0],
             "cgroups": cgroup_mode(),
             "date": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())}
 
