@@ -103,6 +103,7 @@ class Bench:
         self.sleepers = {}
         self.sleeper_bundles = []
         self.dropped = set()
+        self.passed = 0
 
     def new_id(self, name):
         self.seq += 1
@@ -110,6 +111,7 @@ class Bench:
 
     def check(self, name, what, r):
         if r.get("ok"):
+            self.passed += 1
             return True
         self.errors.append({"runtime": name, "what": what, "err": r.get("err")})
         failed = sum(e["runtime"] == name for e in self.errors)
@@ -402,7 +404,9 @@ def main():
         print(f"{len(bench.errors)} runtime command(s) failed:")
         for e in bench.errors[:20]:
             print(f"  {e['runtime']} {e['what']}: {e['err']}")
-        sys.exit(1)
+    # The closing line CI reads: checked runtime operations.
+    print(f"bench: {bench.passed} passed, {len(bench.errors)} failed")
+    sys.exit(1 if bench.errors else 0)
 
 
 if __name__ == "__main__":

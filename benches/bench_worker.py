@@ -322,10 +322,12 @@ def main():
             "mntns": os.readlink("/proc/self/ns/mnt"), "unified_mounted": unified}
     proto_out.write(json.dumps(info) + "\n")
     proto_out.flush()
+    quit_seen = False
     try:
         for line in proto_in:
             req = json.loads(line)
             if req["op"] == "quit":
+                quit_seen = True
                 break
             try:
                 resp = dispatch(runner, req)
@@ -334,11 +336,11 @@ def main():
             runner.sweep()
             proto_out.write(json.dumps(resp) + "\n")
             proto_out.flush()
-    except Abort:
+        if not quit_seen:
+            raise BrokenPipeError()  # the orchestrator is gone
+    except (Abort, BrokenPipeError):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         runner.stop = True
-        runner.cleanup()
-    except BrokenPipeError:
         runner.cleanup()
 
 
