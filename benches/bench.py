@@ -154,7 +154,7 @@ class Bench:
             if not self.check(name, pre + "delete after run", r["delete"]):
                 return
             total["ns"] += r["delete"]["ns"]
-            total["cpu_ns"] += r["delete"]["cpu_ns"]
+            total["cpu_ns"] = (total.get("cpu_ns") or 0) + (r["delete"].get("cpu_ns") or 0)
         self.record(name, pre + "run", total, None if pre else "run")
 
     def sc_lifecycle(self, name, kind, pre):
@@ -268,15 +268,16 @@ class Bench:
         lo, hi, step = 64 * KiB, 16 * 1024 * KiB, self.args.minmem_step
         for name in self.order():
             log(f"minimum memory limit: {name}")
-            attempts = 0
+            attempts, last_err = 0, ""
 
             def runs(limit):
-                nonlocal attempts
+                nonlocal attempts, last_err
                 attempts += 1
                 cid = self.new_id(name)
                 bundle = self.b.make(cid, "mem", mem_limit=limit)
                 r = self.w[name].req("run", id=cid, bundle=bundle)
                 self.b.drop(bundle)
+                last_err = r["run"].get("err", "")
                 return r["run"]["ok"] and r.get("delete", {"ok": True})["ok"]
 
             a, b = lo, hi
@@ -284,7 +285,7 @@ class Bench:
                 self.minmem[name] = {"kib": None, "attempts": attempts,
                                      "note": f"fails even at {hi // KiB} KiB"}
                 self.check(name, "run with 16 MiB memory limit",
-                           {"ok": False, "err": "does not run /bin/true"})
+                           {"ok": False, "err": last_err})
                 continue
             if runs(a):
                 self.minmem[name] = {"kib": a // KiB, "attempts": attempts,

@@ -116,7 +116,7 @@ class Runner:
             with self.lock:
                 self.inflight.discard(pid)
         res = {"ok": code == 0 and not timed_out, "rc": code, "ns": t1 - t0,
-               "cpu_ns": int((ru.ru_utime + ru.ru_stime) * 1e9)}
+               "cpu_ns": int((ru.ru_utime + ru.ru_stime) * 1e9) if ru else None}
         if mem:
             # With a non-zero exit GNU time writes a note line before %M.
             last = (_read(tag + ".rss").strip().splitlines() or [""])[-1]
