@@ -154,7 +154,8 @@ class Bench:
             if not self.check(name, pre + "delete after run", r["delete"]):
                 return
             total["ns"] += r["delete"]["ns"]
-            total["cpu_ns"] = (total.get("cpu_ns") or 0) + (r["delete"].get("cpu_ns") or 0)
+            total["cpu_ns"] = ((total.get("cpu_ns") or 0)
+                               + (r["delete"].get("cpu_ns") or 0))
         self.record(name, pre + "run", total, None if pre else "run")
 
     def sc_lifecycle(self, name, kind, pre):

@@ -245,8 +245,8 @@ def binary_sizes(path, tmp):
     libs = set()
     for line in r.stdout.splitlines():
         # "libc.so.6 => /lib/.../libc.so.6 (0x..)" or "/lib64/ld-linux... (0x..)"
-        parts = line.split()
-        cand = parts[2] if "=>" in parts and len(parts) > 2 else parts[0] if parts else ""
+        parts = line.split() or [""]
+        cand = parts[2] if "=>" in parts and len(parts) > 2 else parts[0]
         if cand.startswith("/") and os.path.exists(cand):
             libs.add(os.path.realpath(cand))
     res["libs"] = sorted(libs)
