@@ -24,6 +24,7 @@ import bench_report as rep  # noqa: E402
 
 REPO = os.path.dirname(env.HERE)
 KiB = 1024
+PHASES = ("latency", "memory", "throughput", "minmem", "size")
 GNU_TIME = "/usr/bin/time"
 
 
@@ -44,6 +45,8 @@ def parse_args():
                    "runtime command (default 20, quick 10)")
     p.add_argument("--max-failures", type=int, default=5, help="drop a "
                    "runtime after this many failed commands (default 5)")
+    p.add_argument("--phases", default=",".join(PHASES),
+                   help=f"comma list of phases to run (default: {','.join(PHASES)})")
     p.add_argument("--tmpdir", help="parent of the scratch dir (default $TMPDIR)")
     a = p.parse_args()
     a.names = [n.strip() for n in a.runtimes.split(",") if n.strip()]
@@ -52,6 +55,10 @@ def parse_args():
     for n in a.names:
         if n not in ("rt", "runc", "crun"):
             p.error(f"--runtimes: unknown runtime {n!r} (rt, runc, crun)")
+    a.phases = [x.strip() for x in a.phases.split(",") if x.strip()]
+    for x in a.phases:
+        if x not in PHASES:
+            p.error(f"--phases: unknown phase {x!r} ({', '.join(PHASES)})")
     a.rounds = a.rounds if a.rounds is not None else (3 if a.quick else 30)
     a.tput_n = a.tput_n or (6 if a.quick else 24)
     a.tput_reps = 1 if a.quick else 3
@@ -230,19 +237,22 @@ class Bench:
                 self.sc_state(name)
 
     def latency(self):
+        """Timed rounds, then untimed rounds under GNU time for peak RSS."""
+        phases = self.args.phases
         self.start_sleepers()
         self.recording = False
         self.round(0)  # warm-up: page cache, first cgroup writes
         self.recording = True
-        for i in range(self.args.rounds):
+        for i in range(self.args.rounds if "latency" in phases else 0):
             log(f"round {i + 1}/{self.args.rounds}")
             self.round(i)
-        if self.args.mem_rounds and not os.access(GNU_TIME, os.X_OK):
+        mem_rounds = self.args.mem_rounds if "memory" in phases else 0
+        if mem_rounds and not os.access(GNU_TIME, os.X_OK):
             self.notes.append(f"peak RSS skipped: no {GNU_TIME} (benches/setup.sh)")
-            self.args.mem_rounds = 0
+            mem_rounds = 0
         self.mem = True
-        for i in range(self.args.mem_rounds):
-            log(f"memory round {i + 1}/{self.args.mem_rounds} (under {GNU_TIME})")
+        for i in range(mem_rounds):
+            log(f"memory round {i + 1}/{mem_rounds} (under {GNU_TIME})")
             self.round(i)
         self.mem = False
         self.stop_sleepers()
@@ -318,19 +328,24 @@ def print_report(args, bench, facts, versions, sizes, notes):
           "busybox-static rootfs; config from `runc spec`")
     for note in notes:
         print("  note: " + note)
-    print(rep.metric_table("latency, ms: median (min-max); ratio of medians "
-                           "(< 1 = first runtime faster)", names, bench.lat,
-                           rep.LATENCY_ROWS, 1e6, lambda v: f"{v:.1f}"))
-    print(rep.metric_table("peak RSS, KiB (ru_maxrss of the runtime's process "
-                           "tree = GNU time %M; VmHWM for a waiting init): median",
-                           names, bench.rss, rep.RSS_ROWS, 1,
-                           lambda v: f"{v:.0f}", spread=False))
-    print(rep.metric_table("CPU time (user+sys of the runtime's tree), ms: median",
-                           names, bench.cpu, rep.CPU_ROWS, 1e6,
-                           lambda v: f"{v:.1f}", spread=False))
-    print(rep.throughput_table(names, bench.tput))
-    print(rep.minmem_table(names, bench.minmem))
-    print(rep.size_table(names, sizes))
+    tables = [
+        rep.metric_table("latency, ms: median (min-max); ratio of medians "
+                         "(< 1 = first runtime faster)", names, bench.lat,
+                         rep.LATENCY_ROWS, 1e6, lambda v: f"{v:.1f}"),
+        rep.metric_table("peak RSS, KiB (ru_maxrss of the runtime's process "
+                         "tree = GNU time %M; VmHWM for a waiting init): median",
+                         names, bench.rss, rep.RSS_ROWS, 1,
+                         lambda v: f"{v:.0f}", spread=False),
+        rep.metric_table("CPU time (user+sys of the runtime's tree), ms: median",
+                         names, bench.cpu, rep.CPU_ROWS, 1e6,
+                         lambda v: f"{v:.1f}", spread=False),
+        rep.throughput_table(names, bench.tput),
+        rep.minmem_table(names, bench.minmem),
+        rep.size_table(names, sizes),
+    ]
+    for t in tables:
+        if t:
+            print(t)
 
 
 def main():
@@ -362,10 +377,14 @@ def main():
                     "(crun 1.8 refuses this hybrid host otherwise); it was "
                     "entered once, so its cost is in no sample")
         bench = Bench(args, bundles, workers, notes)
-        bench.latency()
-        bench.throughput()
-        bench.min_memory()
-        sizes = {n: env.binary_sizes(binaries[n], tmp) for n in args.names}
+        if {"latency", "memory"} & set(args.phases):
+            bench.latency()
+        if "throughput" in args.phases:
+            bench.throughput()
+        if "minmem" in args.phases:
+            bench.min_memory()
+        if "size" in args.phases:
+            sizes = {n: env.binary_sizes(binaries[n], tmp) for n in args.names}
         facts["load_end"] = os.getloadavg()[0]
     except KeyboardInterrupt:
         interrupted = True

@@ -50,6 +50,8 @@ def fmt_ratio(r):
 
 
 def _table(title, header, rows):
+    if not rows:
+        return ""
     widths = [max(len(str(r[i])) for r in [header] + rows)
               for i in range(len(header))]
     lines = ["", title]
