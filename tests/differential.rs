@@ -36,6 +36,9 @@ fn mount_shape(all: &Value) -> BTreeSet<String> {
         .as_array()
         .unwrap()
         .iter()
+        // On a hybrid host rt also gives the container its cgroup2 subtree
+        // (/sys/fs/cgroup/unified, as systemd lays it out); runc 1.1 does not.
+        .filter(|m| m["destination"] != "/sys/fs/cgroup/unified")
         .map(|m| {
             let mut opts: Vec<&str> = m["options"]
                 .as_array()
@@ -45,6 +48,12 @@ fn mount_shape(all: &Value) -> BTreeSet<String> {
                 .filter(|o| flags.contains(o))
                 .collect();
             opts.sort();
+            // runc leaves the tmpfs holding the v1 hierarchies writable even
+            // when the cgroup mount asks for ro; rt honours ro. Compare the
+            // hierarchies below it, not that flag.
+            if m["destination"] == "/sys/fs/cgroup" && m["type"] == "tmpfs" {
+                opts.retain(|o| *o != "ro" && *o != "rw");
+            }
             format!(
                 "{} {} {} {}",
                 m["destination"],

@@ -103,7 +103,9 @@ pub fn parse() -> Cli {
     use clap::error::ErrorKind;
     match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => e.exit(),
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
         Err(e) => {
             let rendered = e.render().to_string();
             let first = rendered

@@ -86,6 +86,12 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         )
         .into());
     }
+    if opts.console_socket.is_some() && process.terminal() != Some(true) {
+        return Err(spec::Error::Invalid(
+            "--console-socket given but process.terminal is false".into(),
+        )
+        .into());
+    }
     let linux = spec.linux().as_ref();
     let cg_path =
         cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), opts.id)?;
@@ -132,12 +138,8 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         _ => None,
     };
     let console: Option<OwnedFd> = console;
-    let state_dir = open(
-        &dir_path,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::Failed(format!("open {}: {e}", dir_path.display())))?;
+    let fifo_fd = open(&fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::Failed(format!("open {}: {e}", fifo.display())))?;
 
     let mut state = State {
         oci_version: spec.version().clone(),
@@ -166,7 +168,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         rootfs: &bundle.rootfs,
         plan: &plan,
         hooks: spec.hooks().as_ref(),
-        state_dir: state_dir.as_raw_fd(),
+        fifo: fifo_fd.as_raw_fd(),
         console_socket: console
             .as_ref()
             .or(opts.console_fd.as_ref())
@@ -180,7 +182,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     let first = process::spawn(&cfg, &ours, &theirs)?;
     drop(theirs);
     drop(console);
-    drop(state_dir);
+    drop(fifo_fd);
     guard.pid = Some(Pid::from_raw(first));
 
     let pid = if plan.single_clone() {

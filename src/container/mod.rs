@@ -95,7 +95,8 @@ pub fn oci_state(state: &State, status: Status) -> serde_json::Value {
     } else {
         state.pid
     };
-    json!({
+    // runc's shape: `owner` always, `annotations` only when there are some.
+    let mut v = json!({
         "ociVersion": state.oci_version,
         "id": state.id,
         "status": status.to_string(),
@@ -103,6 +104,10 @@ pub fn oci_state(state: &State, status: Status) -> serde_json::Value {
         "bundle": state.bundle,
         "rootfs": state.rootfs,
         "created": state.created,
-        "annotations": state.annotations,
-    })
+        "owner": "",
+    });
+    if !state.annotations.is_empty() {
+        v["annotations"] = json!(state.annotations);
+    }
+    v
 }

@@ -4,9 +4,9 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
-use nix::fcntl::{openat, OFlag};
+use nix::fcntl::OFlag;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
@@ -41,7 +41,6 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
         no_pivot: cfg.no_pivot,
     };
     rootfs::prepare(&ctx)?;
-    let fifo = open_fifo(cfg)?;
     let state_json = hook_point(cfg, chan)?;
     hooks::run(cfg.hooks, Kind::CreateContainer, &state_json)?;
     rootfs::finish(&ctx)?;
@@ -72,8 +71,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     // longer die with it.
     set_pdeathsig(0)?;
     chan.send(&Msg::Ready)?;
-    wait_for_start(fifo)?;
-    hooks::run(cfg.hooks, Kind::StartContainer, &state_json)?;
+    wait_for_start(cfg, &state_json)?;
     limits::apply_final_affinity(process)?;
     exec::execve(&path, &argv, &envp)
 }
@@ -103,18 +101,18 @@ pub(super) fn set_pdeathsig(sig: i32) -> Result<()> {
 }
 
 fn set_names(cfg: &InitConfig) -> Result<()> {
-    let new_uts = cfg.plan.has_new(LinuxNamespaceType::Uts);
+    // A joined uts namespace may be renamed too, as runc does.
+    let new_uts =
+        cfg.plan.has_new(LinuxNamespaceType::Uts) || cfg.plan.joins(LinuxNamespaceType::Uts);
     if let Some(h) = cfg.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !new_uts {
-            return Err(Error::Invalid("hostname needs a new uts namespace".into()));
+            return Err(Error::Invalid("hostname needs a uts namespace".into()));
         }
         sethostname(h).map_err(|e| Error::sys(format!("set hostname {h:?}"), e))?;
     }
     if let Some(d) = cfg.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         if !new_uts {
-            return Err(Error::Invalid(
-                "domainname needs a new uts namespace".into(),
-            ));
+            return Err(Error::Invalid("domainname needs a uts namespace".into()));
         }
         syscall::setdomainname(d).map_err(|e| Error::Io {
             context: format!("set domainname {d:?}"),
@@ -145,32 +143,22 @@ fn hook_point(cfg: &InitConfig, chan: &Channel) -> Result<String> {
     }
 }
 
-/// An O_PATH handle on the exec fifo, taken while the state directory is
-/// still reachable (before pivot_root).
-fn open_fifo(cfg: &InitConfig) -> Result<OwnedFd> {
-    // SAFETY: state_dir is a live descriptor owned by rt's InitConfig.
-    let dir = unsafe { std::os::fd::BorrowedFd::borrow_raw(cfg.state_dir) };
-    openat(
-        dir,
-        crate::state::EXEC_FIFO,
-        OFlag::O_PATH | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::sys("open exec fifo", e))
-}
-
 /// Block until `rt start` opens the exec fifo, then tell it we are going.
 /// Reopening through /proc/self/fd checks only the fifo's own mode (0622),
 /// so this works after the switch to an unprivileged user; a process may
 /// always open its own descriptors even when not dumpable.
-fn wait_for_start(fifo: OwnedFd) -> Result<()> {
-    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+/// The startContainer hooks run between the two, so that `start` returns
+/// (and runs poststart) only after them.
+fn wait_for_start(cfg: &InitConfig, state_json: &str) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", cfg.fifo);
     let fd = nix::fcntl::open(
         path.as_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| Error::sys("open exec fifo (is /proc mounted?)", e))?;
+    let state = state_json.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
+    hooks::run(cfg.hooks, Kind::StartContainer, &state)?;
     nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
     Ok(())
 }

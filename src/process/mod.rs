@@ -70,8 +70,9 @@ pub struct InitConfig<'a> {
     pub rootfs: &'a Path,
     pub plan: &'a Plan,
     pub hooks: Option<&'a Hooks>,
-    /// O_PATH descriptor of the state directory holding exec.fifo.
-    pub state_dir: RawFd,
+    /// O_PATH descriptor of exec.fifo, opened by rt: the init may not be
+    /// able to reach the state directory once it is in a user namespace.
+    pub fifo: RawFd,
     /// Connected console socket (or our end of one) when a terminal is used.
     pub console_socket: Option<RawFd>,
     pub cgroup_dirs: &'a [(String, PathBuf)],
