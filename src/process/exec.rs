@@ -57,19 +57,6 @@ fn home_for(passwd: &str, uid: u32) -> String {
         .unwrap_or_else(|| "/".to_string())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn home_from_passwd_or_root() {
-        let p = "root:x:0:0:root:/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\nbad line\n";
-        assert_eq!(home_for(p, 0), "/root");
-        assert_eq!(home_for(p, 1000), "/home/bob");
-        assert_eq!(home_for(p, 5), "/");
-    }
-}
-
 fn to_cstrings<'a>(items: impl Iterator<Item = &'a String>) -> Result<Vec<CString>> {
     items
         .map(|s| CString::new(s.as_bytes()).map_err(|_| Error::Exec(ExecError::Nul)))
@@ -139,4 +126,17 @@ pub fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> Result<Infa
     let name = path.to_string_lossy().to_string();
     let e = nix::unistd::execve(path, argv, envp).unwrap_err();
     Err(ExecError::Failed(name, e).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_from_passwd_or_root() {
+        let p = "root:x:0:0:root:/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\nbad line\n";
+        assert_eq!(home_for(p, 0), "/root");
+        assert_eq!(home_for(p, 1000), "/home/bob");
+        assert_eq!(home_for(p, 5), "/");
+    }
 }
