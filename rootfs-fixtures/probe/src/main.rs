@@ -77,6 +77,7 @@ fn main() {
         "pid" => procinfo::pid(),
         "stat" => fsops::stat(rest),
         "read" => fsops::read(arg(rest, 0)),
+        "open" => fsops::open(arg(rest, 0)),
         "write" => fsops::write(arg(rest, 0), arg(rest, 1)),
         "create" => fsops::create(arg(rest, 0)),
         "mkdir" => fsops::mkdir(arg(rest, 0)),
