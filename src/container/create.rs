@@ -74,6 +74,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         .as_ref()
         .ok_or_else(|| spec::Error::Invalid("process is required".into()))?;
     let plan = Plan::from_spec(spec)?;
+    let seccomp = linux_seccomp(spec)?;
     if !plan.has_new(LinuxNamespaceType::Mount) {
         return Err(spec::Error::Invalid("rt needs a new mount namespace".into()).into());
     }
@@ -177,6 +178,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
         lock_fd: guard.dir.as_ref().map(|d| d.lock_fd()).unwrap_or(-1),
+        seccomp: seccomp.as_ref(),
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn(&cfg, &ours, &theirs)?;
@@ -239,6 +241,17 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     guard.cgroup = None;
     guard.pid = None;
     Ok(Created { dir, state })
+}
+
+/// Compile linux.seccomp now, so a bad profile fails before anything exists.
+pub fn linux_seccomp(
+    spec: &oci_spec::runtime::Spec,
+) -> Result<Option<crate::security::seccomp::Filter>> {
+    let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    let filter = crate::security::seccomp::compile(s).map_err(process::Error::from)?;
+    Ok(Some(filter))
 }
 
 /// With an intermediate process: write its id maps when asked, and learn

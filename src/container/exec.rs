@@ -63,6 +63,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
     };
     c.require("exec", ok, "created or running")?;
     let joins = joins(c.state.pid)?;
+    let seccomp = super::create::linux_seccomp(spec)?;
     let console: Option<OwnedFd> = match opts.console_socket {
         Some(p) if opts.process.terminal() == Some(true) => Some(
             UnixStream::connect(p)
@@ -80,6 +81,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
             .or(opts.console_fd.as_ref())
             .map(|f| f.as_raw_fd()),
         preserve_fds: opts.preserve_fds,
+        seccomp: seccomp.as_ref(),
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn_exec(&cfg, &ours, &theirs)?;

@@ -52,12 +52,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     let argv = exec::argv(process)?;
     let envp = exec::envp(process)?;
     limits::apply(cfg.spec, process)?;
-    security::drop_bounding(process.capabilities().as_ref())?;
-    user::switch(process)?;
-    security::apply_capabilities(process.capabilities().as_ref())?;
-    if process.no_new_privileges() == Some(true) {
-        security::set_no_new_privs()?;
-    }
+    security::confine(process, cfg.seccomp, || user::switch(process))?;
     chdir(process.cwd())
         .map_err(|e| Error::sys(format!("chdir {}", process.cwd().display()), e))?;
     // Looked up as the user the program runs as, so permissions are right.

@@ -23,6 +23,7 @@ pub struct ExecConfig<'a> {
     pub joins: &'a [Join],
     pub console_socket: Option<RawFd>,
     pub preserve_fds: u32,
+    pub seccomp: Option<&'a crate::security::seccomp::Filter>,
 }
 
 /// Returns the pid of the intermediate, which reports the real pid.
@@ -77,12 +78,7 @@ fn run(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
     let argv = exec::argv(process)?;
     let envp = exec::envp(process)?;
     limits::apply(cfg.spec, process)?;
-    security::drop_bounding(process.capabilities().as_ref())?;
-    user::switch(process)?;
-    security::apply_capabilities(process.capabilities().as_ref())?;
-    if process.no_new_privileges() == Some(true) {
-        security::set_no_new_privs()?;
-    }
+    security::confine(process, cfg.seccomp, || user::switch(process))?;
     nix::unistd::chdir(process.cwd())
         .map_err(|e| Error::sys(format!("chdir {}", process.cwd().display()), e))?;
     let path = exec::find_executable(&argv[0], process)?;

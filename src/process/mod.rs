@@ -80,4 +80,5 @@ pub struct InitConfig<'a> {
     pub preserve_fds: u32,
     /// rt's lock on the state directory; the child must not hold it.
     pub lock_fd: RawFd,
+    pub seccomp: Option<&'a crate::security::seccomp::Filter>,
 }
