@@ -162,7 +162,8 @@ total=$(echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}')
 ready=$(sed -n "s/.*$tag ready \([0-9.]*\).*/\1/p" "$log" | head -n1)
 rc=$(sed -n "s/.*$tag exit \([0-9]*\).*/\1/p" "$log" | tail -n1)
 if [ "${status[0]}" = 124 ] || [ "${status[0]}" = 137 ]; then
-	vm_log "timed out after ${timeout}s (guest ${ready:+booted in ${ready}s}${ready:-never finished booting}); the VM was killed"
+	if [ -n "$ready" ]; then boot="guest booted in ${ready}s"; else boot="guest never finished booting"; fi
+	vm_log "timed out after ${timeout}s ($boot); the VM was killed"
 	exit 124
 fi
 if [ -z "$rc" ]; then
