@@ -7,9 +7,9 @@
 #   /rt-vm/env   sh assignments (export K=V) for the command
 #   /rt-vm/cwd   directory to run the command in
 #   /rt-vm/cmd   sh script that execs the command
-# Lines for the host:  "<tag> ready <uptime>"  and  "<tag> exit <code>".
-# A guest that dies before "exit" (panic, init failure) shows up on the host
-# as a boot failure.
+# Lines for the host (on ttyS0):  "<tag> ready <uptime>"  and
+# "<tag> exit <code>". A guest that dies before "exit" (panic, init failure)
+# shows up on the host as a failure, with the kernel log (ttyS1) to explain.
 
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -37,6 +37,9 @@ fi
 mount -t proc proc /proc || fail "mount /proc failed"
 mount -t sysfs sysfs /sys || fail "mount /sys failed"
 mount -t devtmpfs devtmpfs /dev || fail "mount /dev failed"
+# The kernel's console is ttyS1 (a log file on the host); ttyS0 is the host's
+# stdout and carries only what this script and the command print.
+exec </dev/null >/dev/ttyS0 2>&1 || fail "cannot open /dev/ttyS0"
 # Same options systemd uses on a pure v2 host, so the VM looks like a real one.
 mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup ||
 	fail "mount cgroup2 on /sys/fs/cgroup failed"
