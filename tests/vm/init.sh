@@ -49,8 +49,8 @@ mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts /dev/pts ||
 ln -sf pts/ptmx /dev/ptmx
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm || fail "mount /dev/shm failed"
 mount -t mqueue mqueue /dev/mqueue || fail "mount /dev/mqueue failed"
-mount -t tmpfs -o mode=1777 tmpfs /tmp || fail "mount /tmp failed"
-mount -t tmpfs -o mode=0755 tmpfs /run || fail "mount /run failed"
+# /tmp and /run stay directories of the root (itself a tmpfs): a tmpfs
+# mounted over them would hide payload files passed in under /tmp or /run.
 ln -sf /proc/self/fd /dev/fd
 ln -sf /proc/self/fd/0 /dev/stdin
 ln -sf /proc/self/fd/1 /dev/stdout

@@ -58,6 +58,7 @@ mkdir -p "$stage/rt-vm"
 # Split HOST[:VM]; a relative HOST maps to its absolute path in the guest.
 host_of() { echo "${1%%:*}"; }
 vm_of() {
+	[ -e "${1%%:*}" ] || vm_die "no such file or directory: ${1%%:*}"
 	case $1 in
 	*:*) echo "${1#*:}" ;;
 	*) realpath -s "$1" ;;
@@ -106,6 +107,12 @@ for b in ${bins[@]+"${bins[@]}"}; do
 		cp -L "$lib" "$stage$lib"
 	done
 done
+
+# Directories made above only as parents get mkdir's 0755, and the kernel
+# applies an archive's directory modes to existing directories too: give the
+# base image's special ones their modes back.
+for d in tmp var/tmp; do [ ! -d "$stage/$d" ] || chmod 1777 "$stage/$d"; done
+[ ! -d "$stage/root" ] || chmod 0700 "$stage/root"
 
 # The tag makes the harness's own lines impossible to forge by accident.
 tag=RTVM-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')

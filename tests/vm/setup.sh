@@ -75,8 +75,9 @@ if [ -n "$refresh" ] || ! [ -s "$RT_VM_CACHE/vmlinuz" ]; then
 fi
 
 # --- base initramfs ------------------------------------------------------------
-# Rebuilt whenever init.sh or busybox changes; the stamp is their hash.
-stamp=$(cat "$RT_VM_DIR/init.sh" $busybox | sha256sum | cut -d' ' -f1)
+# Rebuilt whenever init.sh, this script or busybox changes: the stamp is
+# their hash.
+stamp=$(cat "$RT_VM_DIR/init.sh" "$0" $busybox | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$RT_VM_CACHE/base.stamp" 2>/dev/null)" != "$stamp" ] || ! [ -s "$RT_VM_CACHE/base.cpio" ]; then
 	say "building base initramfs"
 	root=$(mktemp -d "$RT_VM_CACHE/base.XXXXXX")
@@ -95,8 +96,10 @@ if [ "$(cat "$RT_VM_CACHE/base.stamp" 2>/dev/null)" != "$stamp" ] || ! [ -s "$RT
 	printf '127.0.0.1 localhost rt-vm\n::1 localhost\n' >"$root/etc/hosts"
 	# The kernel opens /dev/console for init before devtmpfs is mounted.
 	mknod -m 0600 "$root/dev/console" c 5 1
-	# No "." entry: it would give the guest's / the mode of the mktemp dir.
-	(cd "$root" && find . -mindepth 1 -printf '%P\n' | cpio -o -H newc --quiet) \
+	# The "." entry sets the mode of the guest's / (the kernel's rootfs is
+	# 1777 otherwise), so it must not keep the mktemp dir's 0700.
+	chmod 0755 "$root"
+	(cd "$root" && { echo .; find . -mindepth 1 -printf '%P\n'; } | cpio -o -H newc --quiet) \
 		>"$RT_VM_CACHE/base.cpio.new"
 	mv "$RT_VM_CACHE/base.cpio.new" "$RT_VM_CACHE/base.cpio"
 	echo "$stamp" >"$RT_VM_CACHE/base.stamp"
