@@ -30,11 +30,12 @@ done
 root=$(cd "$RT_VM_DIR/../.." && pwd)
 cd "$root"
 
-# The JSON artifact messages name every executable cargo produced; profile
-# "test":true marks test harness binaries, the rest (kind bin) are the crate's
+# The JSON artifact messages name every executable cargo produced; the
+# profile's "test":true marks test harness binaries (the target's own "test"
+# field only says whether cargo test would build it), the rest (kind bin) are the crate's
 # programs that integration tests run.
 executables() { # TEST(true|false) < cargo json
-	grep "\"test\":$1}" | grep '"executable":"' |
+	grep -E "\"profile\":\{[^}]*\"test\":$1\}" | grep '"executable":"' |
 		sed 's/.*"executable":"\([^"]*\)".*/\1/'
 }
 json=$(mktemp "${TMPDIR:-/tmp}/rt-vm-cargo.XXXXXX")
