@@ -11,6 +11,7 @@
 #     LIBTEST-ARGS: given to every test binary (e.g. --test-threads=1 name)
 # Exit status: 0 if every binary passed, 101 if any failed, 124/125 as run.sh.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 vm_args=() cargo_args=() test_args=()

@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the rt cgroup-v2 test VM (copied into the base initramfs by setup.sh).
 #
 # Contract with run.sh (the host side):
@@ -30,6 +31,7 @@ if [ "$1" != stage2 ]; then
 	mount --bind / /.rt-vm-root || fail "bind mount of / failed"
 	cd /.rt-vm-root || fail "cd /.rt-vm-root failed"
 	mount --move . / || fail "moving the bind mount over / failed"
+	# shellcheck disable=SC2093 # fail runs only if exec itself fails
 	exec chroot . /init stage2
 	fail "chroot into the bind-mounted root failed"
 fi
@@ -69,7 +71,7 @@ for c in $ctrls; do enable="$enable +$c"; done
 echo "$enable" >/sys/fs/cgroup/cgroup.subtree_control ||
 	fail "enabling controllers ($enable) in the root cgroup failed"
 
-[ -r /rt-vm/tag ] && [ -r /rt-vm/cmd ] || fail "no payload (/rt-vm/cmd) in the initramfs"
+{ [ -r /rt-vm/tag ] && [ -r /rt-vm/cmd ]; } || fail "no payload (/rt-vm/cmd) in the initramfs"
 read -r tag </rt-vm/tag
 read -r up _ </proc/uptime
 echo "$tag ready $up"
@@ -79,6 +81,7 @@ cwd=/
 # A subshell keeps the command's environment and cwd away from this script.
 (
 	export HOME=/root TERM=dumb
+	# shellcheck disable=SC1091 # written by run.sh
 	[ -r /rt-vm/env ] && . /rt-vm/env
 	cd "$cwd" || exit 125
 	exec /bin/sh /rt-vm/cmd

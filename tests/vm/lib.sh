@@ -1,4 +1,5 @@
 # Shared bits of the VM lane scripts; sourced, not run.
+# shellcheck shell=bash disable=SC2034
 
 # The kernel (about 25 MB to download) survives between runs here; override
 # with RT_VM_CACHE, e.g. to keep it under target/ on a machine without /var.

@@ -19,9 +19,10 @@
 # Exit status: the command's, or 124 on timeout, 125 when the VM or this
 # script failed before the command could report (a message says which).
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-timeout=600 mem=2048 cpus=2 verbose= cwd=/
+timeout=600 mem=2048 cpus=2 verbose='' cwd=/
 files=() bins=() envs=()
 while [ $# -gt 0 ]; do
 	case $1 in

@@ -6,6 +6,7 @@
 # --all adds two short boots that check the harness itself: a command's exit
 # status comes back, and a hung guest is stopped by --timeout with status 124.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 all=

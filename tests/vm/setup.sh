@@ -7,6 +7,7 @@
 #   tests/vm/setup.sh [--refresh-kernel] [--quiet]
 # Environment: RT_VM_CACHE (default /var/cache/rt-vm).
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 refresh=
@@ -54,9 +55,9 @@ fetch_kernel() {
 		vm_die "apt-get download $pkg failed"
 	dpkg -x "$tmp"/*.deb "$tmp/x" || vm_die "unpacking $pkg failed"
 	local img cfg
-	img=$(ls "$tmp"/x/boot/vmlinuz-* 2>/dev/null | head -n1)
-	cfg=$(ls "$tmp"/x/boot/config-* 2>/dev/null | head -n1)
-	[ -n "$img" ] && [ -n "$cfg" ] || vm_die "$pkg has no /boot/vmlinuz-* and config"
+	img=$(find "$tmp/x/boot" -name 'vmlinuz-*' | head -n1)
+	cfg=$(find "$tmp/x/boot" -name 'config-*' | head -n1)
+	{ [ -n "$img" ] && [ -n "$cfg" ]; } || vm_die "$pkg has no /boot/vmlinuz-* and config"
 	# The lane relies on these being built in: there is no module loading in
 	# the guest. Fail here with a clear message rather than at boot.
 	local opt
