@@ -94,13 +94,17 @@ shared_libs() {
 	sed -n -e 's/^.*=> \(\/[^ ]*\) (0x.*$/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) (0x.*$/\1/p' <<<"$out"
 }
 
+# (Plain assignments around the $(...) so that a vm_die inside them stops
+# this script; in a command's arguments the failure would go unnoticed.)
 for f in ${files[@]+"${files[@]}"}; do
-	stage_path "$(host_of "$f")" "$(vm_of "$f")"
+	h=$(host_of "$f") v=$(vm_of "$f")
+	stage_path "$h" "$v"
 done
 for b in ${bins[@]+"${bins[@]}"}; do
-	h=$(host_of "$b")
-	stage_path "$h" "$(vm_of "$b")"
-	for lib in $(shared_libs "$h"); do
+	h=$(host_of "$b") v=$(vm_of "$b")
+	stage_path "$h" "$v"
+	libs=$(shared_libs "$h")
+	for lib in $libs; do
 		# Copy the library's content (not the soname symlink) to the path the
 		# binary asks for; the guest's loader finds it in its default dirs.
 		[ -e "$stage$lib" ] && continue
@@ -132,8 +136,8 @@ for e in ${envs[@]+"${envs[@]}"}; do
 done >"$stage/rt-vm/env"
 
 # Linux unpacks concatenated cpio archives in order, later entries winning, so
-# the payload is simply appended to the cached base. Uncompressed on purpose:
-# decompression under TCG costs more than copying.
+# the payload is simply appended to the cached base. Left uncompressed: the
+# guest then only copies it, and guest CPU time is the scarce thing under TCG.
 (cd "$stage" && find . -mindepth 1 -printf '%P\n' | cpio -o -H newc --quiet) >"$work/payload.cpio"
 cat "$RT_VM_CACHE/base.cpio" "$work/payload.cpio" >"$work/initrd"
 
