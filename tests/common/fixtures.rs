@@ -59,6 +59,11 @@ impl Drop for FileLock {
 pub fn probe() -> &'static Path {
     static PROBE: OnceLock<PathBuf> = OnceLock::new();
     PROBE.get_or_init(|| {
+        // Where no cargo runs (the cgroup v2 VM), a probe built beforehand
+        // on the host is passed in by path.
+        if let Ok(prebuilt) = std::env::var("RT_TEST_PROBE") {
+            return PathBuf::from(prebuilt);
+        }
         let dir = fixtures_dir();
         fs::create_dir_all(&dir).expect("create target/fixtures");
         let _lock = FileLock::take(&dir.join(".lock"));
