@@ -8,8 +8,10 @@ pub fn validate_id(id: &str) -> Result<()> {
     if id.is_empty() {
         return bad("must not be empty");
     }
-    if id == "." || id == ".." {
-        return bad("must not be . or ..");
+    // Names starting with a dot are rt's own (the image cache lives in
+    // <root>/.images), so no container can take them.
+    if id.starts_with('.') {
+        return bad("must not start with '.'");
     }
     if id.len() > 1024 {
         return bad("too long");
@@ -36,7 +38,7 @@ mod tests {
 
     #[test]
     fn rejects_paths_and_empty() {
-        for id in ["", ".", "..", "../x", "a/b", "a b", "x\n"] {
+        for id in ["", ".", "..", "../x", "a/b", "a b", "x\n", ".images"] {
             assert!(validate_id(id).is_err(), "{id:?}");
         }
     }
