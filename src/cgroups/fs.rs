@@ -20,7 +20,7 @@ use super::layout::{Home, Layout};
 use super::oom::OomWatcher;
 use super::plan::{plan, Ctrl, Step, V2_NAMES};
 use super::stats::Stats;
-use super::util::{read, read_opt, write};
+use super::util::{self, read, read_opt, write};
 use super::{devices, v1, v2, validate, Error, Manager, Result};
 
 pub struct FsManager {
@@ -86,7 +86,7 @@ impl FsManager {
             dir.push(c);
             match fs::create_dir(&dir) {
                 Ok(()) => created.push(dir.clone()),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists && dir.is_dir() => {}
                 Err(e) => return Err(io(&dir)(e)),
             }
         }
@@ -98,8 +98,8 @@ impl FsManager {
             let before = created.len();
             self.mkdirs(&m.mount, created)?;
             if m.controllers.iter().any(|c| c == "cpuset") {
-                for d in created[before..].to_vec() {
-                    v1::cpuset::inherit(&d)?;
+                for d in &created[before..] {
+                    v1::cpuset::inherit(d)?;
                 }
             }
         }
@@ -166,10 +166,8 @@ impl FsManager {
         if !raw.is_empty() && self.layout.unified.is_some() {
             self.enable(&raw, false)?;
         }
-        for s in steps {
-            s.run(r)?;
-        }
-        Ok(())
+        util::dry_run(|| steps.iter().try_for_each(|s| s.run(r)))?;
+        steps.iter().try_for_each(|s| s.run(r))
     }
 
     fn set_frozen(&self, frozen: bool) -> Result<()> {

@@ -50,47 +50,47 @@ impl Step {
         matches!(c, Ctrl::V2(_)).then_some(name)
     }
 
-    pub fn run(self, r: &LinuxResources) -> Result<()> {
+    pub fn run(&self, r: &LinuxResources) -> Result<()> {
         let cpu = r.cpu().clone().unwrap_or_default();
         match self {
-            Step::Cpuset(Ctrl::V1(d)) => v1::cpuset::apply(&d, &cpu),
-            Step::Cpuset(Ctrl::V2(d)) => v2::cpuset::apply(&d, &cpu),
-            Step::Devices(Ctrl::V1(d), rules) => v1::devices::apply(&d, &rules),
-            Step::Devices(Ctrl::V2(d), rules) => v2::devices::apply(&d, &rules),
+            Step::Cpuset(Ctrl::V1(d)) => v1::cpuset::apply(d, &cpu),
+            Step::Cpuset(Ctrl::V2(d)) => v2::cpuset::apply(d, &cpu),
+            Step::Devices(Ctrl::V1(d), rules) => v1::devices::apply(d, rules),
+            Step::Devices(Ctrl::V2(d), rules) => v2::devices::apply(d, rules),
             Step::Memory(c) => {
-                let m = r.memory().clone().unwrap_or_default();
+                let m = (*r.memory()).unwrap_or_default();
                 match c {
-                    Ctrl::V1(d) => v1::memory::apply(&d, &m),
-                    Ctrl::V2(d) => v2::memory::apply(&d, &m),
+                    Ctrl::V1(d) => v1::memory::apply(d, &m),
+                    Ctrl::V2(d) => v2::memory::apply(d, &m),
                 }
             }
-            Step::Cpu(Ctrl::V1(d)) => v1::cpu::apply(&d, &cpu),
-            Step::Cpu(Ctrl::V2(d)) => v2::cpu::apply(&d, &cpu),
+            Step::Cpu(Ctrl::V1(d)) => v1::cpu::apply(d, &cpu),
+            Step::Cpu(Ctrl::V2(d)) => v2::cpu::apply(d, &cpu),
             Step::Pids(Ctrl::V1(d) | Ctrl::V2(d)) => {
-                v1::pids::apply(&d, &r.pids().unwrap_or_default())
+                v1::pids::apply(d, &r.pids().unwrap_or_default())
             }
             Step::Blkio(c) => {
                 let b = r.block_io().clone().unwrap_or_default();
                 match c {
-                    Ctrl::V1(d) => v1::blkio::apply(&d, &b),
-                    Ctrl::V2(d) => v2::io::apply(&d, &b),
+                    Ctrl::V1(d) => v1::blkio::apply(d, &b),
+                    Ctrl::V2(d) => v2::io::apply(d, &b),
                 }
             }
             Step::Hugetlb(c) => {
                 let h = r.hugepage_limits().clone().unwrap_or_default();
                 match c {
-                    Ctrl::V1(d) => v1::hugetlb::apply(&d, &h),
-                    Ctrl::V2(d) => v2::hugetlb::apply(&d, &h),
+                    Ctrl::V1(d) => v1::hugetlb::apply(d, &h),
+                    Ctrl::V2(d) => v2::hugetlb::apply(d, &h),
                 }
             }
-            Step::NetCls(d) => v1::net::apply_classid(&d, &r.network().clone().unwrap_or_default()),
+            Step::NetCls(d) => v1::net::apply_classid(d, &r.network().clone().unwrap_or_default()),
             Step::NetPrio(d) => {
-                v1::net::apply_priorities(&d, &r.network().clone().unwrap_or_default())
+                v1::net::apply_priorities(d, &r.network().clone().unwrap_or_default())
             }
             Step::Rdma(Ctrl::V1(d) | Ctrl::V2(d)) => {
-                v1::rdma::apply(&d, &r.rdma().clone().unwrap_or_default())
+                v1::rdma::apply(d, &r.rdma().clone().unwrap_or_default())
             }
-            Step::Unified(d) => v2::unified::apply(&d, &r.unified().clone().unwrap_or_default()),
+            Step::Unified(d) => v2::unified::apply(d, &r.unified().clone().unwrap_or_default()),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! value and the kernel's answer, plus the parsers for the kernel's few
 //! file formats.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
@@ -9,10 +10,35 @@ use std::path::Path;
 
 use super::{Error, Result};
 
+thread_local! {
+    static DRY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `f` with every `write` only checking that its file exists. The
+/// manager runs each resource plan this way first, so a knob this host
+/// lacks is reported before any limit has been changed. (A flag rather
+/// than a parameter threaded through every controller file.)
+pub fn dry_run<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    DRY.with(|d| d.set(true));
+    let r = f();
+    DRY.with(|d| d.set(false));
+    r
+}
+
+pub fn is_dry() -> bool {
+    DRY.with(|d| d.get())
+}
+
 /// Write `value` to `dir/file`. A missing file means the controller or the
 /// knob does not exist on this host, which callers turn into a clear error.
 pub fn write(dir: &Path, file: &str, value: impl std::fmt::Display) -> Result<()> {
     let path = dir.join(file);
+    if is_dry() {
+        return match path.try_exists() {
+            Ok(true) => Ok(()),
+            _ => Err(Error::MissingFile { path }),
+        };
+    }
     let value = value.to_string();
     fs::write(&path, value.as_bytes()).map_err(|source| {
         if source.kind() == ErrorKind::NotFound {

@@ -128,6 +128,9 @@ pub fn program(rules: &[LinuxDeviceCgroup]) -> Vec<Insn> {
 /// filters that were there before (an update). While both are attached the
 /// kernel requires both to allow, so there is no window of wider access.
 pub fn apply(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+    if crate::cgroups::util::is_dry() {
+        return Ok(());
+    }
     let cg = File::options()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
