@@ -16,6 +16,8 @@ pub enum Error {
     #[error(transparent)]
     Cgroup(#[from] crate::cgroups::Error),
     #[error(transparent)]
+    Namespace(#[from] crate::namespaces::Error),
+    #[error(transparent)]
     Hook(#[from] crate::hooks::Error),
     #[error(transparent)]
     Image(#[from] crate::image::Error),

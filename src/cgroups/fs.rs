@@ -60,14 +60,16 @@ impl FsManager {
 
     /// The container's directory in every mounted hierarchy.
     pub fn dirs(&self) -> Vec<PathBuf> {
-        let mut d: Vec<PathBuf> = self
-            .layout
-            .v1
-            .iter()
-            .map(|m| m.mount.join(self.rel()))
-            .collect();
-        d.extend(self.unified_dir());
-        d
+        self.hierarchy_dirs().into_iter().map(|(_, d)| d).collect()
+    }
+
+    /// (mount point, container directory) for every mounted hierarchy.
+    pub fn hierarchy_dirs(&self) -> Vec<(PathBuf, PathBuf)> {
+        let mounts = self.layout.v1.iter().map(|m| &m.mount);
+        mounts
+            .chain(self.layout.unified.iter())
+            .map(|m| (m.clone(), m.join(self.rel())))
+            .collect()
     }
 
     fn ctrl(&self, v1: &str, v2: &str) -> Option<Ctrl> {

@@ -163,6 +163,22 @@ fn resolve(cgroups_path: Option<&Path>, id: &str, own: &Path) -> Result<PathBuf>
     Ok(PathBuf::from("/").join(rel))
 }
 
+/// For the container's /sys/fs/cgroup: one entry per host hierarchy, with
+/// its name below /sys/fs/cgroup ("" on a unified-only host, where the
+/// hierarchy is /sys/fs/cgroup itself) and the host directory of the
+/// container's cgroup in it.
+pub fn container_dirs(path: &Path) -> Vec<(String, PathBuf)> {
+    let base = Path::new("/sys/fs/cgroup");
+    FsManager::new(path.to_path_buf())
+        .hierarchy_dirs()
+        .into_iter()
+        .filter_map(|(mount, dir)| {
+            let name = mount.strip_prefix(base).ok()?.to_string_lossy().to_string();
+            Some((name, dir))
+        })
+        .collect()
+}
+
 pub fn manager(cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn Manager>> {
     let path = container_path(cgroups_path, id)?;
     Ok(Box::new(FsManager::new(path)))

@@ -1,11 +1,44 @@
+use std::path::PathBuf;
+
 use clap::Args as ClapArgs;
 
 use super::GlobalArgs;
+use crate::container::{self, CreateOptions};
 use crate::Result;
 
 #[derive(Debug, ClapArgs)]
-pub struct Args {}
+pub struct Args {
+    /// Path to the bundle directory.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Write the container's pid to this file.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master when process.terminal is set.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Move the rootfs over / and chroot instead of pivot_root.
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Accepted for runc compatibility; rt never creates a session keyring.
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass this many extra descriptors (from 3 up) to the container.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    pub id: String,
+}
 
-pub fn run(_g: &GlobalArgs, _a: Args) -> Result<u8> {
-    Err(crate::Error::Usage("not yet".into()))
+pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
+    container::create(CreateOptions {
+        root: &g.root,
+        id: &a.id,
+        bundle: &a.bundle,
+        pid_file: a.pid_file.as_deref(),
+        console_socket: a.console_socket.as_deref(),
+        no_pivot: a.no_pivot,
+        preserve_fds: a.preserve_fds + super::listen_fds(),
+        console_fd: None,
+    })?;
+    Ok(0)
 }

@@ -1,11 +1,23 @@
 use clap::Args as ClapArgs;
 
 use super::GlobalArgs;
-use crate::Result;
+use crate::container::{self, parse_signal, Container};
+use crate::{Error, Result};
 
 #[derive(Debug, ClapArgs)]
-pub struct Args {}
+pub struct Args {
+    /// Signal every process in the container, not just its init.
+    #[arg(short, long)]
+    pub all: bool,
+    pub id: String,
+    /// Signal name (KILL, SIGKILL) or number; SIGTERM by default.
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+}
 
-pub fn run(_g: &GlobalArgs, _a: Args) -> Result<u8> {
-    Err(crate::Error::Usage("not yet".into()))
+pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
+    let sig = parse_signal(&a.signal).map_err(|e| Error::Usage(e.to_string()))?;
+    let c = Container::load(&g.root, &a.id)?;
+    container::kill(&c, sig, a.all)?;
+    Ok(0)
 }

@@ -51,7 +51,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// Rootless mode: auto, true or false.
-    #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "true", "false"])]
+    #[arg(long, default_value = "auto", value_parser = ["auto", "true", "false"])]
     pub rootless: String,
     /// Accepted for compatibility with runc's callers; rt uses cgroupfs.
     #[arg(long, global = true, hide = true)]
@@ -90,6 +90,15 @@ pub enum Command {
     Resume(resume::Args),
     /// Change a running container's resource limits.
     Update(update::Args),
+}
+
+/// Descriptors passed by systemd socket activation (LISTEN_FDS) go to the
+/// container too, as runc does.
+pub fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn parse() -> Cli {

@@ -1,11 +1,17 @@
 use clap::Args as ClapArgs;
 
 use super::GlobalArgs;
+use crate::container::{self, Container};
+use crate::log::Logger;
 use crate::Result;
 
 #[derive(Debug, ClapArgs)]
-pub struct Args {}
+pub struct Args {
+    pub id: String,
+}
 
-pub fn run(_g: &GlobalArgs, _a: Args) -> Result<u8> {
-    Err(crate::Error::Usage("not yet".into()))
+pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
+    let mut c = Container::load(&g.root, &a.id)?;
+    container::start(&mut c, &Logger::from_cli(g))?;
+    Ok(0)
 }

@@ -3,8 +3,20 @@
 
 use std::path::Path;
 
+use serde_json::json;
+
 use crate::cgroups;
 use crate::state::{State, StateDir, Status};
+
+mod create;
+mod kill;
+mod signal;
+mod start;
+
+pub use create::{create, write_pid_file, CreateOptions, Created};
+pub use kill::{delete, kill};
+pub use signal::{parse_signal, BadSignal};
+pub use start::start;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -46,11 +58,19 @@ impl Container {
 
     /// The container's cgroup as recorded at create time.
     pub fn cgroup(&self) -> crate::Result<Box<dyn cgroups::Manager>> {
-        Ok(cgroups::manager(Some(&self.state.cgroup_path), &self.state.id)?)
+        Ok(cgroups::manager(
+            Some(&self.state.cgroup_path),
+            &self.state.id,
+        )?)
     }
 
     /// Fail with a clear message unless the container is in one of `ok`.
-    pub fn require(&self, action: &'static str, ok: &[Status], need: &'static str) -> crate::Result<()> {
+    pub fn require(
+        &self,
+        action: &'static str,
+        ok: &[Status],
+        need: &'static str,
+    ) -> crate::Result<()> {
         let status = self.status();
         if ok.contains(&status) {
             Ok(())
@@ -64,4 +84,23 @@ impl Container {
             .into())
         }
     }
+}
+
+/// The runtime-spec state object (what `state` prints and hooks read).
+pub fn oci_state(state: &State, status: Status) -> serde_json::Value {
+    let pid = if status == Status::Stopped {
+        0
+    } else {
+        state.pid
+    };
+    json!({
+        "ociVersion": state.oci_version,
+        "id": state.id,
+        "status": status.to_string(),
+        "pid": pid,
+        "bundle": state.bundle,
+        "rootfs": state.rootfs,
+        "created": state.created,
+        "annotations": state.annotations,
+    })
 }

@@ -1,7 +1,78 @@
-//! process (being written).
+//! Starting the container's process: one clone with every new namespace,
+//! a typed channel back to rt, and the init phases in the child
+//! (namespaces -> rootfs -> process attributes -> security -> execve).
+
+use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Hooks, Process, Spec};
+
+use crate::namespaces::Plan;
+
+pub mod channel;
+mod exec;
+mod init;
+mod limits;
+mod spawn;
+pub mod supervise;
+mod user;
+
+pub use exec::{find_executable, ExecError};
+pub use spawn::spawn;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("{context}: {source}")]
+    Sys { context: String, source: nix::Error },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    /// The root cause as the child reported it.
     #[error("{0}")]
-    Msg(String),
+    Child(String),
+    #[error("container process protocol: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    Namespace(#[from] crate::namespaces::Error),
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::Error),
+    #[error(transparent)]
+    Security(#[from] crate::security::Error),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::Error),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn sys(context: impl Into<String>, source: nix::Error) -> Self {
+        Error::Sys {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Everything the child needs, prepared by rt before cloning. The child
+/// gets a copy of this memory, so nothing is serialised.
+pub struct InitConfig<'a> {
+    pub spec: &'a Spec,
+    pub process: &'a Process,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub plan: &'a Plan,
+    pub hooks: Option<&'a Hooks>,
+    /// O_PATH descriptor of the state directory holding exec.fifo.
+    pub state_dir: RawFd,
+    /// Connected console socket (or our end of one) when a terminal is used.
+    pub console_socket: Option<RawFd>,
+    pub cgroup_dirs: &'a [(String, PathBuf)],
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
 }

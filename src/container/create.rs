@@ -1,0 +1,271 @@
+//! `create`: everything up to a process blocked before execve. On any
+//! failure the guard undoes what was done (process, cgroup, state dir), so
+//! a failed create leaves nothing behind.
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::{mkfifo, Pid};
+use oci_spec::runtime::LinuxNamespaceType;
+
+use super::{oci_state, Error};
+use crate::cgroups::{self, Manager};
+use crate::hooks::{self, Kind};
+use crate::log::rfc3339_now;
+use crate::namespaces::{self, Plan};
+use crate::process::channel::{self, Msg};
+use crate::process::{self, InitConfig};
+use crate::spec;
+use crate::state::{process_start_time, State, StateDir, Status};
+use crate::Result;
+
+pub struct CreateOptions<'a> {
+    pub root: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    /// rt keeps the other end of the console itself (foreground `run`).
+    pub console_fd: Option<OwnedFd>,
+}
+
+/// A created container, still locked by this process.
+pub struct Created {
+    pub dir: StateDir,
+    pub state: State,
+}
+
+/// Undo on drop unless disarmed.
+struct Guard {
+    dir: Option<StateDir>,
+    cgroup: Option<Box<dyn Manager>>,
+    pid: Option<Pid>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.destroy();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+pub fn create(opts: CreateOptions) -> Result<Created> {
+    crate::state::validate_id(opts.id)?;
+    let bundle = spec::load(opts.bundle)?;
+    let spec = &bundle.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| spec::Error::Invalid("process is required".into()))?;
+    let plan = Plan::from_spec(spec)?;
+    if !plan.has_new(LinuxNamespaceType::Mount) {
+        return Err(spec::Error::Invalid("rt needs a new mount namespace".into()).into());
+    }
+    if process.terminal() == Some(true)
+        && opts.console_socket.is_none()
+        && opts.console_fd.is_none()
+    {
+        return Err(spec::Error::Invalid(
+            "process.terminal is true: use --console-socket (or run in the foreground)".into(),
+        )
+        .into());
+    }
+    let linux = spec.linux().as_ref();
+    let cg_path =
+        cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), opts.id)?;
+
+    let mut guard = Guard {
+        dir: Some(StateDir::create(opts.root, opts.id)?),
+        cgroup: None,
+        pid: None,
+    };
+    let dir_path = guard
+        .dir
+        .as_ref()
+        .map(|d| d.path.clone())
+        .unwrap_or_default();
+    // World-writable (0622, set past the umask): the init opens it after
+    // switching to the container's user. Only the owner can read, and the
+    // state directory itself is private to root.
+    let fifo = dir_path.join(crate::state::EXEC_FIFO);
+    mkfifo(&fifo, Mode::from_bits_truncate(0o600))
+        .and_then(|()| {
+            nix::sys::stat::fchmodat(
+                nix::fcntl::AT_FDCWD,
+                &fifo,
+                Mode::from_bits_truncate(0o622),
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+        })
+        .map_err(|e| Error::Failed(format!("create exec fifo: {e}")))?;
+
+    let cg = cgroups::manager(Some(&cg_path), opts.id)?;
+    cg.create()?;
+    guard.cgroup = Some(cg);
+    if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
+        guard.cgroup.as_ref().map(|c| c.apply(res)).transpose()?;
+    }
+    let cgroup_dirs = cgroups::container_dirs(&cg_path);
+
+    let console = match (opts.console_socket, &opts.console_fd) {
+        (Some(p), _) if process.terminal() == Some(true) => Some(
+            UnixStream::connect(p)
+                .map_err(|e| Error::Failed(format!("connect console socket {}: {e}", p.display())))?
+                .into(),
+        ),
+        _ => None,
+    };
+    let console: Option<OwnedFd> = console;
+    let state_dir = open(
+        &dir_path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::Failed(format!("open {}: {e}", dir_path.display())))?;
+
+    let mut state = State {
+        oci_version: spec.version().clone(),
+        id: opts.id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        cgroup_path: cg_path.clone(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        created: rfc3339_now(),
+        hooks: spec.hooks().clone(),
+        started: false,
+        paused: false,
+    };
+
+    let cfg = InitConfig {
+        spec,
+        process,
+        bundle: &bundle.dir,
+        rootfs: &bundle.rootfs,
+        plan: &plan,
+        hooks: spec.hooks().as_ref(),
+        state_dir: state_dir.as_raw_fd(),
+        console_socket: console
+            .as_ref()
+            .or(opts.console_fd.as_ref())
+            .map(|f| f.as_raw_fd()),
+        cgroup_dirs: &cgroup_dirs,
+        no_pivot: opts.no_pivot,
+        preserve_fds: opts.preserve_fds,
+    };
+    let (ours, theirs) = channel::pair()?;
+    let first = process::spawn(&cfg, &ours, &theirs)?;
+    drop(theirs);
+    drop(console);
+    drop(state_dir);
+    guard.pid = Some(Pid::from_raw(first));
+
+    let pid = if plan.single_clone() {
+        if plan.has_new(LinuxNamespaceType::User) {
+            namespaces::write_id_maps(first, spec)?;
+        }
+        first
+    } else {
+        let pid = intermediate_handshake(&ours, first, spec)?;
+        let _ = waitpid(Pid::from_raw(first), None);
+        guard.pid = Some(Pid::from_raw(pid));
+        pid
+    };
+    state.pid = pid;
+    state.pid_start_time = process_start_time(pid).unwrap_or(0);
+    if let Some(c) = guard.cgroup.as_ref() {
+        c.add_task(Pid::from_raw(pid))?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+            .map_err(|e| Error::Failed(format!("set oom_score_adj {adj}: {e}")))?;
+    }
+    ours.send(&Msg::Go)?;
+
+    loop {
+        match ours.recv()? {
+            Some(Msg::Hooks) => {
+                let json = oci_state(&state, Status::Creating).to_string();
+                hooks::run(spec.hooks().as_ref(), Kind::Prestart, &json)?;
+                hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &json)?;
+                ours.send(&Msg::Continue(json))?;
+            }
+            Some(Msg::Ready) => break,
+            Some(Msg::Error(e)) => return Err(process::Error::Child(e).into()),
+            Some(other) => {
+                return Err(process::Error::Protocol(format!("unexpected {other:?}")).into())
+            }
+            None => {
+                return Err(
+                    process::Error::Child("container process exited during setup".into()).into(),
+                )
+            }
+        }
+    }
+
+    let dir = guard
+        .dir
+        .take()
+        .ok_or_else(|| Error::Failed("state dir lost".into()))?;
+    dir.save(&state)?;
+    if let Some(p) = opts.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    guard.cgroup = None;
+    guard.pid = None;
+    Ok(Created { dir, state })
+}
+
+/// With an intermediate process: write its id maps when asked, and learn
+/// the init's pid.
+fn intermediate_handshake(
+    chan: &channel::Channel,
+    first: i32,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<i32> {
+    loop {
+        match chan.recv()? {
+            Some(Msg::MapIds) => {
+                namespaces::write_id_maps(first, spec)?;
+                chan.send(&Msg::Mapped)?;
+            }
+            Some(Msg::Pid(p)) => return Ok(p),
+            Some(Msg::Error(e)) => return Err(process::Error::Child(e).into()),
+            other => return Err(process::Error::Protocol(format!("unexpected {other:?}")).into()),
+        }
+    }
+}
+
+/// Written through a temporary file, so a reader never sees a partial pid.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp: PathBuf = {
+        let mut s = path.as_os_str().to_owned();
+        s.push(".rt-tmp");
+        s.into()
+    };
+    fs::write(&tmp, pid.to_string())
+        .and_then(|()| fs::rename(&tmp, path))
+        .map_err(|e| Error::Failed(format!("write pid file {}: {e}", path.display())).into())
+}

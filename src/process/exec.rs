@@ -1,0 +1,111 @@
+//! The last step: find the program the way execvp would (inside the
+//! container, with the container's PATH) and exec it.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Process;
+
+use super::{Error, Result};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Why the program cannot be run; worded like runc's messages so tools that
+/// match on them keep working.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("exec {0:?}: executable file not found in $PATH")]
+    NotInPath(String),
+    #[error("exec {0:?}: no such file or directory")]
+    NotFound(String),
+    #[error("exec {0:?}: permission denied")]
+    Denied(String),
+    #[error("exec {0:?}: is a directory")]
+    Directory(String),
+    #[error("exec {0:?}: {1}")]
+    Failed(String, nix::Error),
+    #[error("argument or environment contains a NUL byte")]
+    Nul,
+}
+
+pub fn argv(process: &Process) -> Result<Vec<CString>> {
+    to_cstrings(process.args().iter().flatten())
+}
+
+pub fn envp(process: &Process) -> Result<Vec<CString>> {
+    to_cstrings(process.env().iter().flatten())
+}
+
+fn to_cstrings<'a>(items: impl Iterator<Item = &'a String>) -> Result<Vec<CString>> {
+    items
+        .map(|s| CString::new(s.as_bytes()).map_err(|_| Error::Exec(ExecError::Nul)))
+        .collect()
+}
+
+fn path_var(process: &Process) -> String {
+    process
+        .env()
+        .iter()
+        .flatten()
+        .find_map(|kv| kv.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+        .to_string()
+}
+
+fn check(path: &Path, name: &str) -> std::result::Result<(), ExecError> {
+    let meta = std::fs::metadata(path).map_err(|_| ExecError::NotFound(name.into()))?;
+    if meta.is_dir() {
+        return Err(ExecError::Directory(name.into()));
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(ExecError::Denied(name.into()));
+    }
+    Ok(())
+}
+
+/// Resolve `arg0` against the container's PATH (relative to `cwd` when it
+/// holds a slash), as seen from inside the container's root.
+pub fn find_executable(arg0: &CString, process: &Process) -> Result<CString> {
+    let name = String::from_utf8_lossy(arg0.as_bytes()).to_string();
+    if name.contains('/') {
+        let p = if name.starts_with('/') {
+            PathBuf::from(&name)
+        } else {
+            process.cwd().join(&name)
+        };
+        check(&p, &name)?;
+        return Ok(CString::new(p.as_os_str().as_bytes()).map_err(|_| ExecError::Nul)?);
+    }
+    let mut denied = false;
+    for dir in path_var(process).split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let dir = if dir.starts_with('/') {
+            PathBuf::from(dir)
+        } else {
+            process.cwd().join(dir)
+        };
+        let p = dir.join(&name);
+        match check(&p, &name) {
+            Ok(()) => {
+                return Ok(CString::new(p.as_os_str().as_bytes()).map_err(|_| ExecError::Nul)?)
+            }
+            Err(ExecError::Denied(_)) => denied = true,
+            Err(_) => {}
+        }
+    }
+    Err(if denied {
+        ExecError::Denied(name)
+    } else {
+        ExecError::NotInPath(name)
+    }
+    .into())
+}
+
+pub fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> Result<Infallible> {
+    let name = path.to_string_lossy().to_string();
+    let e = nix::unistd::execve(path, argv, envp).unwrap_err();
+    Err(ExecError::Failed(name, e).into())
+}

@@ -1,0 +1,211 @@
+//! The container's init, from clone to execve, one phase after another.
+//! Every failure returns to `spawn`, which reports it to rt as the root
+//! cause; nothing here prints.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::stat::Mode;
+use nix::unistd::{chdir, sethostname};
+use oci_spec::runtime::LinuxNamespaceType;
+
+use super::channel::{Channel, Msg};
+use super::{exec, limits, user, Error, InitConfig, Result};
+use crate::hooks::{self, Kind};
+use crate::rootfs;
+use crate::security;
+use crate::syscall;
+
+pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
+    early()?;
+    chan.expect("Go")?;
+    if cfg.plan.has_new(LinuxNamespaceType::User) {
+        user::become_root()?;
+    }
+    if cfg.plan.has_new(LinuxNamespaceType::Cgroup) {
+        unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| Error::sys("unshare cgroup namespace", e))?;
+    }
+    set_names(cfg)?;
+
+    let ctx = rootfs::Context {
+        spec: cfg.spec,
+        bundle: cfg.bundle,
+        rootfs: cfg.rootfs,
+        new_user_ns: cfg.plan.has_new(LinuxNamespaceType::User),
+        cgroup_dirs: cfg.cgroup_dirs,
+        no_pivot: cfg.no_pivot,
+    };
+    rootfs::prepare(&ctx)?;
+    let fifo = open_fifo(cfg)?;
+    let state_json = hook_point(cfg, chan)?;
+    hooks::run(cfg.hooks, Kind::CreateContainer, &state_json)?;
+    rootfs::finish(&ctx)?;
+
+    let process = cfg.process;
+    if process.terminal() == Some(true) {
+        console(cfg)?;
+    }
+    let argv = exec::argv(process)?;
+    let envp = exec::envp(process)?;
+    limits::apply(cfg.spec, process)?;
+    security::drop_bounding(process.capabilities().as_ref())?;
+    user::switch(process)?;
+    security::apply_capabilities(process.capabilities().as_ref())?;
+    if process.no_new_privileges() == Some(true) {
+        security::set_no_new_privs()?;
+    }
+    chdir(process.cwd())
+        .map_err(|e| Error::sys(format!("chdir {}", process.cwd().display()), e))?;
+    // Looked up as the user the program runs as, so permissions are right.
+    let path = exec::find_executable(&argv[0], process)?;
+    syscall::cloexec_from(3 + cfg.preserve_fds).map_err(|e| Error::Io {
+        context: "mark descriptors close-on-exec".into(),
+        source: e,
+    })?;
+
+    // Everything that can fail has been done. From here on rt may exit: no
+    // longer die with it.
+    set_pdeathsig(0)?;
+    chan.send(&Msg::Ready)?;
+    wait_for_start(fifo)?;
+    hooks::run(cfg.hooks, Kind::StartContainer, &state_json)?;
+    limits::apply_final_affinity(process)?;
+    exec::execve(&path, &argv, &envp)
+}
+
+/// Die with rt while it still needs us, stay out of reach of other
+/// processes' /proc/PID/exe (CVE-2019-5736: until execve our executable
+/// is the host's rt binary), and create device nodes with exact modes.
+fn early() -> Result<()> {
+    set_pdeathsig(libc::SIGKILL)?;
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(Error::sys("set non-dumpable", nix::Error::last()));
+    }
+    nix::sys::stat::umask(Mode::empty());
+    // rt may block signals for forwarding; the container starts clean.
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(|e| Error::sys("reset signal mask", e))?;
+    Ok(())
+}
+
+fn set_pdeathsig(sig: i32) -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) } != 0 {
+        return Err(Error::sys("set parent-death signal", nix::Error::last()));
+    }
+    Ok(())
+}
+
+fn set_names(cfg: &InitConfig) -> Result<()> {
+    let new_uts = cfg.plan.has_new(LinuxNamespaceType::Uts);
+    if let Some(h) = cfg.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        if !new_uts {
+            return Err(Error::Invalid("hostname needs a new uts namespace".into()));
+        }
+        sethostname(h).map_err(|e| Error::sys(format!("set hostname {h:?}"), e))?;
+    }
+    if let Some(d) = cfg.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        if !new_uts {
+            return Err(Error::Invalid(
+                "domainname needs a new uts namespace".into(),
+            ));
+        }
+        syscall::setdomainname(d).map_err(|e| Error::Io {
+            context: format!("set domainname {d:?}"),
+            source: e,
+        })?;
+    }
+    Ok(())
+}
+
+/// Let rt run the hooks that belong to the runtime's namespace (prestart,
+/// createRuntime) now that ours exist, and get the state they saw.
+fn hook_point(cfg: &InitConfig, chan: &Channel) -> Result<String> {
+    let any = [
+        Kind::Prestart,
+        Kind::CreateRuntime,
+        Kind::CreateContainer,
+        Kind::StartContainer,
+    ]
+    .iter()
+    .any(|k| hooks::has(cfg.hooks, *k));
+    if !any {
+        return Ok(String::new());
+    }
+    chan.send(&Msg::Hooks)?;
+    match chan.expect("Continue")? {
+        Msg::Continue(state) => Ok(state),
+        other => Err(Error::Protocol(format!("expected Continue, got {other:?}"))),
+    }
+}
+
+/// An O_PATH handle on the exec fifo, taken while the state directory is
+/// still reachable (before pivot_root).
+fn open_fifo(cfg: &InitConfig) -> Result<OwnedFd> {
+    // SAFETY: state_dir is a live descriptor owned by rt's InitConfig.
+    let dir = unsafe { std::os::fd::BorrowedFd::borrow_raw(cfg.state_dir) };
+    openat(
+        dir,
+        crate::state::EXEC_FIFO,
+        OFlag::O_PATH | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open exec fifo", e))
+}
+
+/// Block until `rt start` opens the exec fifo, then tell it we are going.
+/// Reopening through /proc/self/fd checks only the fifo's own mode (0622),
+/// so this works after the switch to an unprivileged user; a process may
+/// always open its own descriptors even when not dumpable.
+fn wait_for_start(fifo: OwnedFd) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let fd = nix::fcntl::open(
+        path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys("open exec fifo (is /proc mounted?)", e))?;
+    nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
+    Ok(())
+}
+
+fn console(cfg: &InitConfig) -> Result<()> {
+    let Some(sock) = cfg.console_socket else {
+        return Err(Error::Invalid(
+            "process.terminal is set but no --console-socket was given".into(),
+        ));
+    };
+    let size = cfg
+        .process
+        .console_size()
+        .map(|b| (b.height() as u16, b.width() as u16));
+    let master = rootfs::setup_console(size)?;
+    send_fd(sock, master.as_raw_fd())?;
+    // SAFETY: the console socket is ours; the receiver keeps the master.
+    unsafe { libc::close(sock) };
+    Ok(())
+}
+
+/// Hand the pty master to whoever listens on the console socket, with the
+/// terminal's name as payload, as runc does (containerd and conmon read it).
+fn send_fd(sock: i32, fd: i32) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let name = CString::new("/dev/ptmx").unwrap_or_default();
+    let iov = [std::io::IoSlice::new(name.as_bytes())];
+    let fds = [fd];
+    sendmsg::<()>(
+        sock,
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::sys("send terminal to console socket", e))?;
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! Creating the container's first process. Normally one clone3 creates
+//! every namespace at once. Joining an existing namespace by path, or a
+//! time namespace whose offsets must be written before its first process
+//! enters it, needs an intermediate: it enters and unshares, then forks the
+//! init as rt's own child (CLONE_PARENT) and exits.
+
+use nix::sched::{unshare, CloneFlags};
+use oci_spec::runtime::LinuxNamespaceType;
+
+use super::channel::{Channel, Msg};
+use super::{init, Error, InitConfig, Result};
+use crate::namespaces;
+use crate::syscall::{clone3, exit_now};
+
+/// Clone the container process. Returns the pid of the process rt talks to
+/// first: the init itself, or the intermediate (which then reports the
+/// init's pid over the channel).
+pub fn spawn(cfg: &InitConfig, ours: &Channel, theirs: &Channel) -> Result<i32> {
+    let single = cfg.plan.single_clone();
+    // The cgroup namespace is unshared later, once the init sits in its
+    // cgroup, so that cgroup becomes the namespace's root.
+    let flags = if single {
+        cfg.plan.new & !CloneFlags::CLONE_NEWCGROUP
+    } else {
+        CloneFlags::empty()
+    };
+    // SAFETY: rt is single-threaded here; the child leaves only through
+    // execve or _exit.
+    let pid = unsafe { clone3(flags.bits() as u64, None) }
+        .map_err(|e| Error::sys("clone", nix::Error::from_raw(e.raw_os_error().unwrap_or(0))))?;
+    if pid != 0 {
+        return Ok(pid);
+    }
+    // Child. Our copy of rt's end of the channel must go, or rt would never
+    // see end-of-stream when we die.
+    // SAFETY: closing our copy of a descriptor the parent keeps.
+    unsafe { libc::close(ours.raw()) };
+    let err = if single {
+        init::run(cfg, theirs).unwrap_err()
+    } else {
+        intermediate(cfg, theirs).unwrap_err()
+    };
+    report(theirs, &err)
+}
+
+/// Tell rt what went wrong; once rt has stopped listening (after `create`
+/// returned), the container's stderr is the only place left.
+pub(super) fn report(chan: &Channel, err: &Error) -> ! {
+    if chan.send(&Msg::Error(err.to_string())).is_err() {
+        eprintln!("rt: {err}");
+    }
+    exit_now(1)
+}
+
+fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<std::convert::Infallible> {
+    let plan = cfg.plan;
+    let joined = |k| plan.joins.iter().filter(move |j| j.kind == k);
+    for j in joined(LinuxNamespaceType::User) {
+        j.enter()?;
+    }
+    if plan.has_new(LinuxNamespaceType::User) {
+        unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| Error::sys("unshare user namespace", e))?;
+        chan.send(&Msg::MapIds)?;
+        chan.expect("Mapped")?;
+    }
+    for j in plan
+        .joins
+        .iter()
+        .filter(|j| j.kind != LinuxNamespaceType::User)
+    {
+        j.enter()?;
+    }
+    let rest = plan.new & !(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWCGROUP);
+    unshare(rest).map_err(|e| Error::sys("unshare namespaces", e))?;
+    if let Some(text) = namespaces::time_offsets_text(cfg.spec)? {
+        namespaces::write_time_offsets(&text)?;
+    }
+    // SAFETY: still single-threaded; CLONE_PARENT makes the init rt's child
+    // so rt can wait for it.
+    let pid = unsafe { clone3(libc::CLONE_PARENT as u64, None) }.map_err(|e| {
+        Error::sys(
+            "clone init",
+            nix::Error::from_raw(e.raw_os_error().unwrap_or(0)),
+        )
+    })?;
+    if pid == 0 {
+        let err = init::run(cfg, chan).unwrap_err();
+        report(chan, &err);
+    }
+    chan.send(&Msg::Pid(pid))?;
+    exit_now(0)
+}

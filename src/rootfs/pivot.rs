@@ -1,0 +1,33 @@
+//! Switching the process's root to the container's rootfs.
+
+use std::path::Path;
+
+use nix::mount::{umount2, MntFlags, MsFlags};
+use nix::unistd::{chdir, chroot, pivot_root};
+
+use super::{do_mount, sys_err, Result};
+
+/// pivot_root with the new and old root stacked on one directory, then the
+/// old root detached: no temporary directory is needed in the image. With
+/// `no_pivot` (initramfs hosts, where pivot_root fails) move the mount over
+/// / and chroot instead.
+pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    chdir(rootfs).map_err(sys_err(format!("chdir {}", rootfs.display())))?;
+    if no_pivot {
+        do_mount(Some(rootfs), Path::new("/"), None, MsFlags::MS_MOVE, None)?;
+        chroot(".").map_err(sys_err("chroot"))?;
+    } else {
+        pivot_root(".", ".").map_err(sys_err(format!("pivot_root {}", rootfs.display())))?;
+        // The old root is on top now. Make sure unmounting it cannot
+        // propagate to the host, then drop it.
+        do_mount(
+            None,
+            Path::new("."),
+            None,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None,
+        )?;
+        umount2(".", MntFlags::MNT_DETACH).map_err(sys_err("unmount old root"))?;
+    }
+    chdir("/").map_err(sys_err("chdir /"))
+}
