@@ -379,3 +379,25 @@ fn blkio_weight_where_the_host_has_it() {
         }
     }
 }
+
+#[test]
+fn kernel_refusal_midway_is_rolled_back() {
+    require_root!();
+    let cg = TestCg::new("rollback");
+    cg.mgr
+        .apply(&res(&format!(r#"{{"memory":{{"limit":{}}}}}"#, 64 * MIB)))
+        .unwrap();
+    let limit = || cg.file("memory", "memory", "memory.limit_in_bytes", "memory.max");
+    // memory is written before cpu; a realtime runtime above its period is
+    // refused by the kernel (v1) or unsupported (v2) only at the cpu step.
+    let err = cg
+        .mgr
+        .update(&res(&format!(
+            r#"{{"memory":{{"limit":{}}},"cpu":{{"realtimeRuntime":2000000,"realtimePeriod":1000000}}}}"#,
+            32 * MIB
+        )))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("rt_") || err.contains("realtime"), "{err}");
+    assert_eq!(limit(), (64 * MIB).to_string());
+}

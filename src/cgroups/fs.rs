@@ -168,8 +168,12 @@ impl FsManager {
         if !raw.is_empty() && self.layout.unified.is_some() {
             self.enable(&raw, false)?;
         }
-        util::dry_run(|| steps.iter().try_for_each(|s| s.run(r)))?;
-        steps.iter().try_for_each(|s| s.run(r))
+        let journal = util::dry_run(|| steps.iter().try_for_each(|s| s.run(r)))?;
+        let applied = steps.iter().try_for_each(|s| s.run(r));
+        if applied.is_err() {
+            util::restore(&journal);
+        }
+        applied
     }
 
     fn set_frozen(&self, frozen: bool) -> Result<()> {

@@ -2,27 +2,59 @@
 //! value and the kernel's answer, plus the parsers for the kernel's few
 //! file formats.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Error, Result};
 
 thread_local! {
     static DRY: Cell<bool> = const { Cell::new(false) };
+    static JOURNAL: RefCell<Vec<(PathBuf, String)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Run `f` with every `write` only checking that its file exists. The
-/// manager runs each resource plan this way first, so a knob this host
-/// lacks is reported before any limit has been changed. (A flag rather
-/// than a parameter threaded through every controller file.)
-pub fn dry_run<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+/// The values files had before a plan ran, for `restore`.
+pub type Journal = Vec<(PathBuf, String)>;
+
+/// Run `f` with every `write` only checking that its file exists and
+/// noting the file's current value. The manager runs each resource plan
+/// this way first, so a knob this host lacks is reported before any limit
+/// changes, and a write the kernel refuses midway can be undone. (A flag
+/// rather than a parameter threaded through every controller file.)
+pub fn dry_run(f: impl FnOnce() -> Result<()>) -> Result<Journal> {
     DRY.with(|d| d.set(true));
+    JOURNAL.with(|j| j.borrow_mut().clear());
     let r = f();
     DRY.with(|d| d.set(false));
-    r
+    let journal = JOURNAL.with(|j| std::mem::take(&mut *j.borrow_mut()));
+    r.map(|()| journal)
+}
+
+/// Best-effort undo of a partly applied plan: rewrite, newest first, the
+/// single-value files it touched (multi-line files such as io.max or the
+/// device lists cannot be written back as read, and are not journaled).
+pub fn restore(journal: &Journal) {
+    for (path, old) in journal.iter().rev() {
+        let _ = fs::write(path, old.as_bytes());
+    }
+}
+
+fn note(path: &Path) {
+    let Ok(old) = fs::read_to_string(path) else {
+        return; // write-only files (devices.allow) cannot be restored
+    };
+    let old = old.trim();
+    if old.is_empty() || old.contains('\n') {
+        return;
+    }
+    JOURNAL.with(|j| {
+        let mut j = j.borrow_mut();
+        if !j.iter().any(|(p, _)| p == path) {
+            j.push((path.to_path_buf(), old.to_string()));
+        }
+    });
 }
 
 pub fn is_dry() -> bool {
@@ -35,7 +67,10 @@ pub fn write(dir: &Path, file: &str, value: impl std::fmt::Display) -> Result<()
     let path = dir.join(file);
     if is_dry() {
         return match path.try_exists() {
-            Ok(true) => Ok(()),
+            Ok(true) => {
+                note(&path);
+                Ok(())
+            }
             _ => Err(Error::MissingFile { path }),
         };
     }
