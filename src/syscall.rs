@@ -31,9 +31,16 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// space and continues on the same stack, as after fork(2). The child must
 /// leave only through execve or `_exit`.
 pub unsafe fn clone3(flags: u64, cgroup: Option<RawFd>) -> io::Result<i32> {
+    // With CLONE_PARENT the child inherits our exit signal, and clone3
+    // insists that none be given.
+    let exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
+        0
+    } else {
+        libc::SIGCHLD as u64
+    };
     let mut args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal,
         ..Default::default()
     };
     if let Some(fd) = cgroup {

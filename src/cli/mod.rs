@@ -101,8 +101,28 @@ pub fn listen_fds() -> u32 {
         .unwrap_or(0)
 }
 
+/// Parse the command line. Usage errors end, like every other error, with
+/// one `rt: ...` line naming the problem.
 pub fn parse() -> Cli {
-    Cli::parse()
+    use clap::error::ErrorKind;
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+            e.exit()
+        }
+        Err(e) => {
+            let rendered = e.render().to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid usage")
+                .trim_start_matches("error: ")
+                .to_string();
+            eprint!("{rendered}");
+            eprintln!("rt: {first}");
+            std::process::exit(2);
+        }
+    }
 }
 
 pub fn dispatch(cli: Cli) -> Result<u8> {

@@ -74,6 +74,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         .as_ref()
         .ok_or_else(|| spec::Error::Invalid("process is required".into()))?;
     let plan = Plan::from_spec(spec)?;
+    let seccomp = linux_seccomp(spec)?;
     if !plan.has_new(LinuxNamespaceType::Mount) {
         return Err(spec::Error::Invalid("rt needs a new mount namespace".into()).into());
     }
@@ -83,6 +84,12 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     {
         return Err(spec::Error::Invalid(
             "process.terminal is true: use --console-socket (or run in the foreground)".into(),
+        )
+        .into());
+    }
+    if opts.console_socket.is_some() && process.terminal() != Some(true) {
+        return Err(spec::Error::Invalid(
+            "--console-socket given but process.terminal is false".into(),
         )
         .into());
     }
@@ -132,12 +139,8 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         _ => None,
     };
     let console: Option<OwnedFd> = console;
-    let state_dir = open(
-        &dir_path,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::Failed(format!("open {}: {e}", dir_path.display())))?;
+    let fifo_fd = open(&fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::Failed(format!("open {}: {e}", fifo.display())))?;
 
     let mut state = State {
         oci_version: spec.version().clone(),
@@ -166,7 +169,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         rootfs: &bundle.rootfs,
         plan: &plan,
         hooks: spec.hooks().as_ref(),
-        state_dir: state_dir.as_raw_fd(),
+        fifo: fifo_fd.as_raw_fd(),
         console_socket: console
             .as_ref()
             .or(opts.console_fd.as_ref())
@@ -174,12 +177,14 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         cgroup_dirs: &cgroup_dirs,
         no_pivot: opts.no_pivot,
         preserve_fds: opts.preserve_fds,
+        lock_fd: guard.dir.as_ref().map(|d| d.lock_fd()).unwrap_or(-1),
+        seccomp: seccomp.as_ref(),
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn(&cfg, &ours, &theirs)?;
     drop(theirs);
     drop(console);
-    drop(state_dir);
+    drop(fifo_fd);
     guard.pid = Some(Pid::from_raw(first));
 
     let pid = if plan.single_clone() {
@@ -236,6 +241,17 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     guard.cgroup = None;
     guard.pid = None;
     Ok(Created { dir, state })
+}
+
+/// Compile linux.seccomp now, so a bad profile fails before anything exists.
+pub fn linux_seccomp(
+    spec: &oci_spec::runtime::Spec,
+) -> Result<Option<crate::security::seccomp::Filter>> {
+    let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return Ok(None);
+    };
+    let filter = crate::security::seccomp::compile(s).map_err(process::Error::from)?;
+    Ok(Some(filter))
 }
 
 /// With an intermediate process: write its id maps when asked, and learn

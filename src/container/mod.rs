@@ -9,11 +9,13 @@ use crate::cgroups;
 use crate::state::{State, StateDir, Status};
 
 mod create;
+mod exec;
 mod kill;
 mod signal;
 mod start;
 
 pub use create::{create, write_pid_file, CreateOptions, Created};
+pub use exec::{container_spec, exec, ExecOptions};
 pub use kill::{delete, kill};
 pub use signal::{parse_signal, BadSignal};
 pub use start::start;
@@ -93,7 +95,8 @@ pub fn oci_state(state: &State, status: Status) -> serde_json::Value {
     } else {
         state.pid
     };
-    json!({
+    // runc's shape: `owner` always, `annotations` only when there are some.
+    let mut v = json!({
         "ociVersion": state.oci_version,
         "id": state.id,
         "status": status.to_string(),
@@ -101,6 +104,10 @@ pub fn oci_state(state: &State, status: Status) -> serde_json::Value {
         "bundle": state.bundle,
         "rootfs": state.rootfs,
         "created": state.created,
-        "annotations": state.annotations,
-    })
+        "owner": "",
+    });
+    if !state.annotations.is_empty() {
+        v["annotations"] = json!(state.annotations);
+    }
+    v
 }

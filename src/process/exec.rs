@@ -35,8 +35,26 @@ pub fn argv(process: &Process) -> Result<Vec<CString>> {
     to_cstrings(process.args().iter().flatten())
 }
 
+/// The environment, with HOME added from the container's /etc/passwd
+/// when the config does not set it (runc does the same; shells and many
+/// programs expect it).
 pub fn envp(process: &Process) -> Result<Vec<CString>> {
-    to_cstrings(process.env().iter().flatten())
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|kv| kv.starts_with("HOME=")) {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        env.push(format!("HOME={}", home_for(&passwd, process.user().uid())));
+    }
+    to_cstrings(env.iter())
+}
+
+fn home_for(passwd: &str, uid: u32) -> String {
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse() == Ok(uid))
+        .map(|f| f[5].to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".to_string())
 }
 
 fn to_cstrings<'a>(items: impl Iterator<Item = &'a String>) -> Result<Vec<CString>> {
@@ -108,4 +126,17 @@ pub fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> Result<Infa
     let name = path.to_string_lossy().to_string();
     let e = nix::unistd::execve(path, argv, envp).unwrap_err();
     Err(ExecError::Failed(name, e).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_from_passwd_or_root() {
+        let p = "root:x:0:0:root:/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\nbad line\n";
+        assert_eq!(home_for(p, 0), "/root");
+        assert_eq!(home_for(p, 1000), "/home/bob");
+        assert_eq!(home_for(p, 5), "/");
+    }
 }

@@ -4,9 +4,9 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
-use nix::fcntl::{openat, OFlag};
+use nix::fcntl::OFlag;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
@@ -41,7 +41,6 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
         no_pivot: cfg.no_pivot,
     };
     rootfs::prepare(&ctx)?;
-    let fifo = open_fifo(cfg)?;
     let state_json = hook_point(cfg, chan)?;
     hooks::run(cfg.hooks, Kind::CreateContainer, &state_json)?;
     rootfs::finish(&ctx)?;
@@ -53,12 +52,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     let argv = exec::argv(process)?;
     let envp = exec::envp(process)?;
     limits::apply(cfg.spec, process)?;
-    security::drop_bounding(process.capabilities().as_ref())?;
-    user::switch(process)?;
-    security::apply_capabilities(process.capabilities().as_ref())?;
-    if process.no_new_privileges() == Some(true) {
-        security::set_no_new_privs()?;
-    }
+    security::confine(process, cfg.seccomp, || user::switch(process))?;
     chdir(process.cwd())
         .map_err(|e| Error::sys(format!("chdir {}", process.cwd().display()), e))?;
     // Looked up as the user the program runs as, so permissions are right.
@@ -72,8 +66,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     // longer die with it.
     set_pdeathsig(0)?;
     chan.send(&Msg::Ready)?;
-    wait_for_start(fifo)?;
-    hooks::run(cfg.hooks, Kind::StartContainer, &state_json)?;
+    wait_for_start(cfg, &state_json)?;
     limits::apply_final_affinity(process)?;
     exec::execve(&path, &argv, &envp)
 }
@@ -81,7 +74,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
 /// Die with rt while it still needs us, stay out of reach of other
 /// processes' /proc/PID/exe (CVE-2019-5736: until execve our executable
 /// is the host's rt binary), and create device nodes with exact modes.
-fn early() -> Result<()> {
+pub(super) fn early() -> Result<()> {
     set_pdeathsig(libc::SIGKILL)?;
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
@@ -94,7 +87,7 @@ fn early() -> Result<()> {
     Ok(())
 }
 
-fn set_pdeathsig(sig: i32) -> Result<()> {
+pub(super) fn set_pdeathsig(sig: i32) -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) } != 0 {
         return Err(Error::sys("set parent-death signal", nix::Error::last()));
@@ -103,18 +96,18 @@ fn set_pdeathsig(sig: i32) -> Result<()> {
 }
 
 fn set_names(cfg: &InitConfig) -> Result<()> {
-    let new_uts = cfg.plan.has_new(LinuxNamespaceType::Uts);
+    // A joined uts namespace may be renamed too, as runc does.
+    let new_uts =
+        cfg.plan.has_new(LinuxNamespaceType::Uts) || cfg.plan.joins(LinuxNamespaceType::Uts);
     if let Some(h) = cfg.spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         if !new_uts {
-            return Err(Error::Invalid("hostname needs a new uts namespace".into()));
+            return Err(Error::Invalid("hostname needs a uts namespace".into()));
         }
         sethostname(h).map_err(|e| Error::sys(format!("set hostname {h:?}"), e))?;
     }
     if let Some(d) = cfg.spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         if !new_uts {
-            return Err(Error::Invalid(
-                "domainname needs a new uts namespace".into(),
-            ));
+            return Err(Error::Invalid("domainname needs a uts namespace".into()));
         }
         syscall::setdomainname(d).map_err(|e| Error::Io {
             context: format!("set domainname {d:?}"),
@@ -145,32 +138,22 @@ fn hook_point(cfg: &InitConfig, chan: &Channel) -> Result<String> {
     }
 }
 
-/// An O_PATH handle on the exec fifo, taken while the state directory is
-/// still reachable (before pivot_root).
-fn open_fifo(cfg: &InitConfig) -> Result<OwnedFd> {
-    // SAFETY: state_dir is a live descriptor owned by rt's InitConfig.
-    let dir = unsafe { std::os::fd::BorrowedFd::borrow_raw(cfg.state_dir) };
-    openat(
-        dir,
-        crate::state::EXEC_FIFO,
-        OFlag::O_PATH | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| Error::sys("open exec fifo", e))
-}
-
 /// Block until `rt start` opens the exec fifo, then tell it we are going.
 /// Reopening through /proc/self/fd checks only the fifo's own mode (0622),
 /// so this works after the switch to an unprivileged user; a process may
 /// always open its own descriptors even when not dumpable.
-fn wait_for_start(fifo: OwnedFd) -> Result<()> {
-    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+/// The startContainer hooks run between the two, so that `start` returns
+/// (and runs poststart) only after them.
+fn wait_for_start(cfg: &InitConfig, state_json: &str) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", cfg.fifo);
     let fd = nix::fcntl::open(
         path.as_str(),
         OFlag::O_WRONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| Error::sys("open exec fifo (is /proc mounted?)", e))?;
+    let state = state_json.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
+    hooks::run(cfg.hooks, Kind::StartContainer, &state)?;
     nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
     Ok(())
 }
@@ -194,7 +177,7 @@ fn console(cfg: &InitConfig) -> Result<()> {
 
 /// Hand the pty master to whoever listens on the console socket, with the
 /// terminal's name as payload, as runc does (containerd and conmon read it).
-fn send_fd(sock: i32, fd: i32) -> Result<()> {
+pub(super) fn send_fd(sock: i32, fd: i32) -> Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
     let name = CString::new("/dev/ptmx").unwrap_or_default();
     let iov = [std::io::IoSlice::new(name.as_bytes())];

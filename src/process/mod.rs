@@ -12,12 +12,14 @@ use crate::namespaces::Plan;
 pub mod channel;
 mod exec;
 mod init;
+mod join;
 mod limits;
 mod spawn;
 pub mod supervise;
 mod user;
 
 pub use exec::{find_executable, ExecError};
+pub use join::{spawn_exec, ExecConfig};
 pub use spawn::spawn;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,11 +70,15 @@ pub struct InitConfig<'a> {
     pub rootfs: &'a Path,
     pub plan: &'a Plan,
     pub hooks: Option<&'a Hooks>,
-    /// O_PATH descriptor of the state directory holding exec.fifo.
-    pub state_dir: RawFd,
+    /// O_PATH descriptor of exec.fifo, opened by rt: the init may not be
+    /// able to reach the state directory once it is in a user namespace.
+    pub fifo: RawFd,
     /// Connected console socket (or our end of one) when a terminal is used.
     pub console_socket: Option<RawFd>,
     pub cgroup_dirs: &'a [(String, PathBuf)],
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// rt's lock on the state directory; the child must not hold it.
+    pub lock_fd: RawFd,
+    pub seccomp: Option<&'a crate::security::seccomp::Filter>,
 }

@@ -20,7 +20,7 @@ pub fn spawn(cfg: &InitConfig, ours: &Channel, theirs: &Channel) -> Result<i32> 
     // The cgroup namespace is unshared later, once the init sits in its
     // cgroup, so that cgroup becomes the namespace's root.
     let flags = if single {
-        cfg.plan.new & !CloneFlags::CLONE_NEWCGROUP
+        without(cfg.plan.new, CloneFlags::CLONE_NEWCGROUP)
     } else {
         CloneFlags::empty()
     };
@@ -35,6 +35,8 @@ pub fn spawn(cfg: &InitConfig, ours: &Channel, theirs: &Channel) -> Result<i32> 
     // see end-of-stream when we die.
     // SAFETY: closing our copy of a descriptor the parent keeps.
     unsafe { libc::close(ours.raw()) };
+    // SAFETY: as above; the lock stays with rt.
+    unsafe { libc::close(cfg.lock_fd) };
     let err = if single {
         init::run(cfg, theirs).unwrap_err()
     } else {
@@ -70,7 +72,10 @@ fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<std::convert::Infall
     {
         j.enter()?;
     }
-    let rest = plan.new & !(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWCGROUP);
+    let rest = without(
+        plan.new,
+        CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWCGROUP,
+    );
     unshare(rest).map_err(|e| Error::sys("unshare namespaces", e))?;
     if let Some(text) = namespaces::time_offsets_text(cfg.spec)? {
         namespaces::write_time_offsets(&text)?;
@@ -89,4 +94,10 @@ fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<std::convert::Infall
     }
     chan.send(&Msg::Pid(pid))?;
     exit_now(0)
+}
+
+/// `flags` minus `drop`, on raw bits: nix does not know CLONE_NEWTIME, and
+/// bitflags' complement would silently lose it.
+fn without(flags: CloneFlags, drop: CloneFlags) -> CloneFlags {
+    CloneFlags::from_bits_retain(flags.bits() & !drop.bits())
 }

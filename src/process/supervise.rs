@@ -74,11 +74,14 @@ impl Foreground {
         };
         let _raw = master.as_ref().and_then(|_| RawMode::enter());
         let stdin = std::io::stdin();
+        let mut stdin_open = true;
         loop {
             let mut fds = vec![PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN)];
             if let Some(m) = &master {
-                fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
                 fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+                if stdin_open {
+                    fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+                }
             }
             match poll(&mut fds, PollTimeout::NONE) {
                 Ok(_) | Err(nix::Error::EINTR) => {}
@@ -91,10 +94,11 @@ impl Foreground {
             drop(fds);
             if let Some(m) = &master {
                 if ready[1] {
-                    copy(0, m.as_raw_fd());
-                }
-                if ready[2] {
                     copy(m.as_raw_fd(), 1);
+                }
+                // At end of input stop watching stdin, or poll spins on it.
+                if ready.get(2) == Some(&true) && !copy(0, m.as_raw_fd()) {
+                    stdin_open = false;
                 }
             }
             if !ready[0] {

@@ -170,6 +170,16 @@ fn make(ctx: &Context, dev: &Node) -> Result<()> {
 /// stdio, bind it to /dev/console, and return the master to hand to the
 /// console socket.
 pub fn setup_console(size: Option<(u16, u16)>) -> Result<OwnedFd> {
+    open_console(size, true)
+}
+
+/// A terminal for a process joining a running container: the same, except
+/// /dev/console stays the init's.
+pub fn setup_console_exec(size: Option<(u16, u16)>) -> Result<OwnedFd> {
+    open_console(size, false)
+}
+
+fn open_console(size: Option<(u16, u16)>, bind_console: bool) -> Result<OwnedFd> {
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .map_err(sys_err("open /dev/ptmx"))?;
     grantpt(&master).map_err(sys_err("grantpt"))?;
@@ -191,17 +201,19 @@ pub fn setup_console(size: Option<(u16, u16)>) -> Result<OwnedFd> {
         // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer.
         unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     }
-    let console = Path::new("/dev/console");
-    if fs::symlink_metadata(console).is_err() {
-        let _ = fs::write(console, b"");
+    if bind_console {
+        let console = Path::new("/dev/console");
+        if fs::symlink_metadata(console).is_err() {
+            let _ = fs::write(console, b"");
+        }
+        do_mount(
+            Some(Path::new(&name)),
+            console,
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )?;
     }
-    do_mount(
-        Some(Path::new(&name)),
-        console,
-        None,
-        MsFlags::MS_BIND,
-        None,
-    )?;
     nix::unistd::setsid().map_err(sys_err("setsid"))?;
     // SAFETY: TIOCSCTTY on a terminal we just opened.
     if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {

@@ -15,7 +15,7 @@ mod paths;
 mod pivot;
 pub mod resolve;
 
-pub use devices::setup_console;
+pub use devices::{setup_console, setup_console_exec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -107,6 +107,20 @@ pub fn prepare(ctx: &Context) -> Result<()> {
     )?;
     mounts::mount_all(ctx)?;
     devices::create(ctx)?;
+    create_cwd(ctx)
+}
+
+/// A missing working directory is created, as runc does, so that images
+/// with a WorkingDir that no layer made still start.
+fn create_cwd(ctx: &Context) -> Result<()> {
+    let Some(cwd) = ctx.spec.process().as_ref().map(|p| p.cwd()) else {
+        return Ok(());
+    };
+    let dir = resolve::resolve_in_root(ctx.rootfs, cwd)
+        .map_err(io_err(format!("resolve cwd {}", cwd.display())))?;
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).map_err(io_err(format!("create cwd {}", cwd.display())))?;
+    }
     Ok(())
 }
 

@@ -12,12 +12,20 @@ use super::{do_mount, sys_err, Result};
 /// `no_pivot` (initramfs hosts, where pivot_root fails) move the mount over
 /// / and chroot instead.
 pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
+    // The old root, to come back to once it is stacked on the new one.
+    let old_root = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys_err("open /"))?;
     chdir(rootfs).map_err(sys_err(format!("chdir {}", rootfs.display())))?;
     if no_pivot {
         do_mount(Some(rootfs), Path::new("/"), None, MsFlags::MS_MOVE, None)?;
         chroot(".").map_err(sys_err("chroot"))?;
     } else {
         pivot_root(".", ".").map_err(sys_err(format!("pivot_root {}", rootfs.display())))?;
+        nix::unistd::fchdir(&old_root).map_err(sys_err("chdir to old root"))?;
         // The old root is on top now. Make sure unmounting it cannot
         // propagate to the host, then drop it.
         do_mount(

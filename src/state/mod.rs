@@ -158,6 +158,12 @@ impl StateDir {
             .map_err(io(format!("rename {}", tmp.display())))
     }
 
+    /// The lock's descriptor, which a cloned child must close at once:
+    /// it shares the lock until then.
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        self._lock.as_raw_fd()
+    }
+
     pub fn fifo(&self) -> PathBuf {
         self.path.join(EXEC_FIFO)
     }

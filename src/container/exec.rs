@@ -1,0 +1,122 @@
+//! `exec`: start one more process in a running container.
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{Process, Spec};
+
+use super::{write_pid_file, Container, Error};
+use crate::namespaces::{self, Join, ALL};
+use crate::process::channel::{self, Msg};
+use crate::process::{self, ExecConfig};
+use crate::state::Status;
+use crate::Result;
+
+pub struct ExecOptions<'a> {
+    pub process: &'a Process,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub console_fd: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+/// The container's config, for the exec'd process's template and limits.
+pub fn container_spec(c: &Container) -> Result<Spec> {
+    let file = c.state.bundle.join("config.json");
+    let data =
+        fs::read(&file).map_err(|e| Error::Failed(format!("read {}: {e}", file.display())))?;
+    serde_json::from_slice(&data)
+        .map_err(|e| Error::Failed(format!("parse {}: {e}", file.display())).into())
+}
+
+/// Namespaces of the init that differ from ours, in entry order.
+fn joins(pid: i32) -> Result<Vec<Join>> {
+    let mut out = Vec::new();
+    for kind in ALL {
+        let name = namespaces::name(kind);
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let (Ok(a), Ok(b)) = (
+            fs::metadata(&theirs),
+            fs::metadata(format!("/proc/self/ns/{name}")),
+        ) else {
+            continue;
+        };
+        if a.ino() != b.ino() {
+            out.push(namespaces::open(kind, Path::new(&theirs))?);
+        }
+    }
+    Ok(out)
+}
+
+/// Start the process; returns its pid once it is about to execve.
+pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
+    let ok: &[Status] = if opts.ignore_paused {
+        &[Status::Created, Status::Running, Status::Paused]
+    } else {
+        &[Status::Created, Status::Running]
+    };
+    c.require("exec", ok, "created or running")?;
+    let joins = joins(c.state.pid)?;
+    let seccomp = super::create::linux_seccomp(spec)?;
+    let console: Option<OwnedFd> = match opts.console_socket {
+        Some(p) if opts.process.terminal() == Some(true) => Some(
+            UnixStream::connect(p)
+                .map_err(|e| Error::Failed(format!("connect console socket {}: {e}", p.display())))?
+                .into(),
+        ),
+        _ => None,
+    };
+    let cfg = ExecConfig {
+        process: opts.process,
+        spec,
+        joins: &joins,
+        console_socket: console
+            .as_ref()
+            .or(opts.console_fd.as_ref())
+            .map(|f| f.as_raw_fd()),
+        preserve_fds: opts.preserve_fds,
+        seccomp: seccomp.as_ref(),
+    };
+    let (ours, theirs) = channel::pair()?;
+    let first = process::spawn_exec(&cfg, &ours, &theirs)?;
+    drop(theirs);
+    drop(console);
+    let pid = match ours.recv()? {
+        Some(Msg::Pid(p)) => p,
+        Some(Msg::Error(e)) => {
+            let _ = waitpid(Pid::from_raw(first), None);
+            return Err(process::Error::Child(e).into());
+        }
+        other => return Err(process::Error::Protocol(format!("unexpected {other:?}")).into()),
+    };
+    let _ = waitpid(Pid::from_raw(first), None);
+    let fail = |e: crate::Error| {
+        let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(pid), None);
+        e
+    };
+    c.cgroup()
+        .and_then(|cg| Ok(cg.add_task(Pid::from_raw(pid))?))
+        .map_err(fail)?;
+    ours.send(&Msg::Go).map_err(|e| fail(e.into()))?;
+    match ours.recv() {
+        Ok(Some(Msg::Ready)) => {}
+        Ok(Some(Msg::Error(e))) => return Err(fail(process::Error::Child(e).into())),
+        Ok(other) => {
+            return Err(fail(
+                process::Error::Protocol(format!("unexpected {other:?}")).into(),
+            ))
+        }
+        Err(e) => return Err(fail(e.into())),
+    }
+    if let Some(p) = opts.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    Ok(pid)
+}

@@ -1,0 +1,93 @@
+//! `exec`: a new process in a running container. An intermediate enters
+//! the container's namespaces (a pid namespace only applies to children),
+//! then forks the process as rt's own child (CLONE_PARENT), which finishes
+//! the setup the init would and execs.
+
+use std::convert::Infallible;
+use std::os::fd::RawFd;
+
+use oci_spec::runtime::Process;
+
+use super::channel::{Channel, Msg};
+use super::spawn::report;
+use super::{exec, limits, user, Error, Result};
+use crate::namespaces::Join;
+use crate::rootfs;
+use crate::security;
+use crate::syscall::{self, clone3, exit_now};
+
+pub struct ExecConfig<'a> {
+    pub process: &'a Process,
+    pub spec: &'a oci_spec::runtime::Spec,
+    /// The container's namespaces that differ from rt's, in entry order.
+    pub joins: &'a [Join],
+    pub console_socket: Option<RawFd>,
+    pub preserve_fds: u32,
+    pub seccomp: Option<&'a crate::security::seccomp::Filter>,
+}
+
+/// Returns the pid of the intermediate, which reports the real pid.
+pub fn spawn_exec(cfg: &ExecConfig, ours: &Channel, theirs: &Channel) -> Result<i32> {
+    // SAFETY: single-threaded; the child leaves through execve or _exit.
+    let pid = unsafe { clone3(0, None) }.map_err(|e| Error::Io {
+        context: "clone".into(),
+        source: e,
+    })?;
+    if pid != 0 {
+        return Ok(pid);
+    }
+    // SAFETY: our copy of rt's end must go so rt sees end-of-stream.
+    unsafe { libc::close(ours.raw()) };
+    let err = intermediate(cfg, theirs).unwrap_err();
+    report(theirs, &err)
+}
+
+fn intermediate(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
+    for j in cfg.joins {
+        j.enter()?;
+    }
+    // SAFETY: still single-threaded.
+    let pid = unsafe { clone3(libc::CLONE_PARENT as u64, None) }.map_err(|e| Error::Io {
+        context: "clone".into(),
+        source: e,
+    })?;
+    if pid == 0 {
+        let err = run(cfg, chan).unwrap_err();
+        report(chan, &err);
+    }
+    chan.send(&Msg::Pid(pid))?;
+    exit_now(0)
+}
+
+fn run(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
+    super::init::early()?;
+    chan.expect("Go")?;
+    let process = cfg.process;
+    if process.terminal() == Some(true) {
+        let sock = cfg
+            .console_socket
+            .ok_or_else(|| Error::Invalid("--tty needs a console socket".into()))?;
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        let master = rootfs::setup_console_exec(size)?;
+        super::init::send_fd(sock, std::os::fd::AsRawFd::as_raw_fd(&master))?;
+        // SAFETY: closing our copy of the console socket.
+        unsafe { libc::close(sock) };
+    }
+    let argv = exec::argv(process)?;
+    let envp = exec::envp(process)?;
+    limits::apply(cfg.spec, process)?;
+    security::confine(process, cfg.seccomp, || user::switch(process))?;
+    nix::unistd::chdir(process.cwd())
+        .map_err(|e| Error::sys(format!("chdir {}", process.cwd().display()), e))?;
+    let path = exec::find_executable(&argv[0], process)?;
+    syscall::cloexec_from(3 + cfg.preserve_fds).map_err(|e| Error::Io {
+        context: "mark descriptors close-on-exec".into(),
+        source: e,
+    })?;
+    limits::apply_final_affinity(process)?;
+    super::init::set_pdeathsig(0)?;
+    chan.send(&Msg::Ready)?;
+    exec::execve(&path, &argv, &envp)
+}

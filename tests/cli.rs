@@ -1,0 +1,153 @@
+//! Command-line behaviour callers depend on: the --log file and its JSON
+//! format, `rt run DIR` for people, `list` next to a corrupt entry, and
+//! descriptors passed with --preserve-fds.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use common::Case;
+
+fn rt() -> &'static str {
+    env!("CARGO_BIN_EXE_rt")
+}
+
+#[test]
+fn log_file_gets_the_error_as_json() {
+    let mut c = Case::new("cli-log");
+    if !c.is_rt() {
+        return;
+    }
+    c.bundle.args(&["/no/such/program"]);
+    c.bundle.save();
+    let log = c.dir.join("rt.log");
+    let out = Command::new(rt())
+        .args([
+            "--root",
+            c.rt.root.to_str().unwrap(),
+            "--log",
+            log.to_str().unwrap(),
+        ])
+        .args([
+            "--log-format=json",
+            "run",
+            "--bundle",
+            c.bundle.dir.to_str().unwrap(),
+            &c.id,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = std::fs::read_to_string(&log).expect("log file written");
+    let line: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(line["level"], "error", "{line}");
+    assert!(
+        line["msg"].as_str().unwrap().contains("/no/such/program"),
+        "{line}"
+    );
+    assert!(line["time"].as_str().unwrap().ends_with('Z'), "{line}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.lines().last().unwrap().starts_with("rt: "),
+        "{stderr}"
+    );
+    c.assert_nothing_left();
+}
+
+#[test]
+fn run_a_bundle_directory_directly() {
+    let mut c = Case::new("cli-rundir");
+    if !c.is_rt() {
+        return;
+    }
+    c.bundle.probe(&["exit", "4"]);
+    c.bundle.save();
+    let out = Command::new(rt())
+        .args(["--root", c.rt.root.to_str().unwrap(), "run"])
+        .arg(&c.bundle.dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    // The transient container is gone afterwards.
+    let list = c.rt.cmd(&["list", "-q"]);
+    assert_eq!(list.stdout.trim(), "", "{list:#?}");
+}
+
+#[test]
+fn list_survives_a_corrupt_entry() {
+    let mut c = Case::new("cli-list");
+    c.bundle.probe(&["sleep", "30"]);
+    c.create().expect_ok("create");
+    let junk = c.rt.root.join("junk");
+    std::fs::create_dir_all(&junk).unwrap();
+    std::fs::write(junk.join("state.json"), b"{half a file").unwrap();
+    let out = c.rt.cmd(&["list", "--format", "json"]);
+    out.expect_ok("list");
+    let ids: Vec<String> = out
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, vec![c.id.clone()], "{out:#?}");
+    if c.is_rt() {
+        assert!(
+            out.stderr.contains("junk"),
+            "the corrupt entry is named: {out:#?}"
+        );
+    }
+    std::fs::remove_dir_all(&junk).unwrap();
+    c.rt.delete_force(&c.id).expect_ok("delete");
+    c.assert_nothing_left();
+}
+
+#[test]
+fn preserve_fds_passes_descriptor_three() {
+    let mut c = Case::new("cli-fds");
+    c.bundle.probe(&["fds"]);
+    c.bundle.save();
+    let extra = c.dir.join("extra-fd");
+    std::fs::write(&extra, b"x").unwrap();
+    let file = std::fs::File::open(&extra).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let mut cmd = Command::new(&c.rt.bin);
+    cmd.args([
+        "--root",
+        c.rt.root.to_str().unwrap(),
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+    ])
+    .arg(&c.bundle.dir)
+    .arg(&c.id)
+    .stdin(Stdio::null());
+    // SAFETY: dup2 in the child before exec, onto descriptor 3.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto itself would keep close-on-exec: clear it explicitly.
+            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let fds = v["fds"].as_array().unwrap();
+    let three = fds.iter().find(|f| f["fd"] == 3).expect("fd 3 passed in");
+    assert!(
+        three["target"].as_str().unwrap().ends_with("extra-fd"),
+        "{v}"
+    );
+    assert!(
+        !fds.iter().any(|f| f["fd"].as_i64().unwrap() > 3),
+        "nothing else leaks: {v}"
+    );
+    c.assert_nothing_left();
+}

@@ -1,0 +1,28 @@
+//! The runtime protects itself: a container process can never reach the
+//! host's rt binary through /proc/PID/exe (CVE-2019-5736).
+
+mod common;
+
+use common::Case;
+
+/// While a container is created but not started, its pid 1 is still rt
+/// (blocked before execve). Another process in the container must not be
+/// able to open /proc/1/exe: with that descriptor it could wait for rt to
+/// exit and then overwrite the host binary.
+#[test]
+fn container_cannot_open_runtime_binary() {
+    let mut c = Case::new("cve-5736");
+    c.bundle.probe(&["sleep", "30"]);
+    c.create().expect_ok("create");
+    let out = c.rt.cmd(&["exec", &c.id, "/probe", "open", "/proc/1/exe"]);
+    out.expect_ok("exec");
+    let v = out.json();
+    assert_eq!(v["ok"], false, "/proc/1/exe of the runtime was opened: {v}");
+    // The runtime's own exec'd helper is out of reach too: the exec'd
+    // process's parent-side twin is gone, and our own exe is the probe.
+    let out =
+        c.rt.cmd(&["exec", &c.id, "/probe", "open", "/proc/self/exe"]);
+    assert_eq!(out.json()["ok"], true, "control: own exe opens: {out:#?}");
+    c.rt.delete_force(&c.id).expect_ok("delete --force");
+    c.assert_nothing_left();
+}
