@@ -153,3 +153,15 @@ fn clone_into_cgroup_with_join_fd() {
         libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
     }
 }
+
+#[test]
+fn features_tell_the_truth() {
+    let f = cgroups::features();
+    assert_eq!(f["v1"], true);
+    assert_eq!(f["v2"], true);
+    assert_eq!(f["systemd"], false);
+    assert_eq!(f["systemdUser"], false);
+    let l = cgroups::Layout::detect();
+    let rdma = l.v1_mount("rdma").is_some() || l.v2_controllers.iter().any(|c| c == "rdma");
+    assert_eq!(f["rdma"], rdma);
+}

@@ -3,6 +3,7 @@
 //! cgroup, one JSON object per line, until the container stops. `--stats`
 //! prints one stats event and exits.
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use clap::Args as ClapArgs;
@@ -61,19 +62,23 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     Ok(Duration::from_secs_f64(total))
 }
 
-fn emit(kind: &str, id: &str, data: Option<serde_json::Value>) {
+/// One event line. A reader that went away (closed pipe) ends the stream
+/// with an error instead of a panic.
+fn emit(kind: &str, id: &str, data: Option<serde_json::Value>) -> Result<()> {
     let mut ev = json!({ "type": kind, "id": id });
     if let Some(d) = data {
         ev["data"] = d;
     }
-    println!("{ev}");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{ev}")
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("write event", e))
 }
 
 fn stats_event(cg: &dyn Manager, id: &str) -> Result<()> {
     let s = cg.stats()?;
     let data = serde_json::to_value(&s).map_err(|e| Error::Usage(format!("stats: {e}")))?;
-    emit("stats", id, Some(data));
-    Ok(())
+    emit("stats", id, Some(data))
 }
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
@@ -99,14 +104,22 @@ pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
     while state.init_alive() {
         let now = Instant::now();
         if now >= next {
-            if stats_event(cg.as_ref(), &a.id).is_err() && !cg.exists() {
-                break;
+            match stats_event(cg.as_ref(), &a.id) {
+                Err(crate::Error::Io { .. }) => break, // reader gone
+                Err(_) if !cg.exists() => break,
+                _ => {}
             }
             next = now + a.interval;
         }
         let wait = next.saturating_duration_since(Instant::now()).min(tick);
         match oom.as_mut().map(|w| w.wait(Some(wait))) {
-            Some(Ok(Wake::Oom(n))) => (0..n).for_each(|_| emit("oom", &a.id, None)),
+            Some(Ok(Wake::Oom(n))) => {
+                for _ in 0..n {
+                    if emit("oom", &a.id, None).is_err() {
+                        return Ok(0);
+                    }
+                }
+            }
             Some(Ok(Wake::Timeout)) => {}
             Some(Ok(Wake::Gone)) | Some(Err(_)) => oom = None,
             None => std::thread::sleep(wait),
