@@ -1,109 +1,244 @@
-//! A cgroupfs back end that works on v1, hybrid and unified hosts by walking
-//! the mounted hierarchies in /proc/self/mountinfo. cgroups-rs's `auto()`
-//! treats this hybrid host as pure v1 and ignores the unified mount, which
-//! systemd and runc also populate, so placement is done here directly.
+//! The cgroupfs manager for v1, hybrid and unified hosts. The container's
+//! cgroup is created in every mounted hierarchy (each v1 hierarchy, named
+//! ones included, and the cgroup2 mount) so /proc/PID/cgroup is coherent
+//! and `kill --all` sees every process, as runc does; each resource is
+//! written where its controller lives on this host (see layout.rs).
 
-use std::fs;
+use std::fs::{self, File};
 use std::io::ErrorKind;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
-use super::{Error, Manager, Result};
+use super::layout::{Home, Layout};
+use super::oom::OomWatcher;
+use super::plan::{plan, Ctrl, Step, V2_NAMES};
+use super::stats::Stats;
+use super::util::{self, read, read_opt, write};
+use super::{devices, v1, v2, validate, Error, Manager, Result};
 
 pub struct FsManager {
     path: PathBuf,
-    dirs: Vec<PathBuf>,
+    layout: Layout,
 }
 
-/// Mount points of every cgroup hierarchy (v1 controllers and cgroup2).
-pub fn hierarchies() -> Vec<PathBuf> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for line in info.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let fstype = post.split(' ').next().unwrap_or("");
-        if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
-        }
-        if let Some(mnt) = pre.split(' ').nth(4) {
-            let mnt = PathBuf::from(mnt);
-            // Comounted v1 controllers (cpu,cpuacct) appear once per mount.
-            if !out.contains(&mnt) {
-                out.push(mnt);
-            }
-        }
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
     }
-    out
 }
 
 impl FsManager {
     pub fn new(path: PathBuf) -> Self {
-        let rel = path.strip_prefix("/").unwrap_or(&path).to_path_buf();
-        let dirs = hierarchies().into_iter().map(|h| h.join(&rel)).collect();
-        FsManager { path, dirs }
+        Self::with_layout(path, Layout::detect())
     }
 
-    fn io(path: &Path, source: std::io::Error) -> Error {
-        Error::Io {
-            path: path.to_path_buf(),
-            source,
+    /// A manager over a given host layout (tests use `unified_only()`).
+    pub fn with_layout(path: PathBuf, layout: Layout) -> Self {
+        FsManager { path, layout }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn rel(&self) -> &Path {
+        self.path.strip_prefix("/").unwrap_or(&self.path)
+    }
+
+    /// The container's directory in the unified hierarchy, if mounted.
+    pub fn unified_dir(&self) -> Option<PathBuf> {
+        self.layout.unified.as_ref().map(|u| u.join(self.rel()))
+    }
+
+    /// The container's directory in every mounted hierarchy.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        self.hierarchy_dirs().into_iter().map(|(_, d)| d).collect()
+    }
+
+    /// (mount point, container directory) for every mounted hierarchy.
+    pub fn hierarchy_dirs(&self) -> Vec<(PathBuf, PathBuf)> {
+        let mounts = self.layout.v1.iter().map(|m| &m.mount);
+        mounts
+            .chain(self.layout.unified.iter())
+            .map(|m| (m.clone(), m.join(self.rel())))
+            .collect()
+    }
+
+    fn ctrl(&self, v1: &str, v2: &str) -> Option<Ctrl> {
+        match self.layout.home(v1, v2) {
+            Home::V1(m) => Some(Ctrl::V1(m.join(self.rel()))),
+            Home::V2 => self.unified_dir().map(Ctrl::V2),
+            Home::Absent => None,
+        }
+    }
+
+    /// mkdir each missing level below `root`; returns what was created so a
+    /// failure can undo exactly that.
+    fn mkdirs(&self, root: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+        let mut dir = root.to_path_buf();
+        for c in self.rel().components() {
+            dir.push(c);
+            match fs::create_dir(&dir) {
+                Ok(()) => created.push(dir.clone()),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists && dir.is_dir() => {}
+                Err(e) => return Err(io(&dir)(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn create_all(&self, created: &mut Vec<PathBuf>) -> Result<()> {
+        for m in &self.layout.v1 {
+            let before = created.len();
+            self.mkdirs(&m.mount, created)?;
+            if m.controllers.iter().any(|c| c == "cpuset") {
+                for d in &created[before..] {
+                    v1::cpuset::inherit(d)?;
+                }
+            }
+        }
+        if let Some(u) = &self.layout.unified {
+            self.mkdirs(u, created)?;
+            if self.layout.is_pure_v2() {
+                // As runc does on v2: every controller the host offers, so
+                // stats and later updates find their files. Refusals (a
+                // controller a parent cannot delegate) surface when a
+                // resource needs that controller.
+                let all: Vec<String> = self.layout.v2_controllers.clone();
+                let _ = self.enable(&all.iter().map(String::as_str).collect::<Vec<_>>(), false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Enable v2 controllers in cgroup.subtree_control of every ancestor of
+    /// the container's cgroup, from the top down.
+    fn enable(&self, ctrls: &[&str], strict: bool) -> Result<()> {
+        let Some(root) = &self.layout.unified else {
+            return Ok(());
+        };
+        let mut dir = root.clone();
+        let comps: Vec<_> = self.rel().components().collect();
+        for c in &comps[..comps.len().saturating_sub(1)] {
+            self.enable_in(&dir, ctrls, strict)?;
+            dir.push(c);
+        }
+        self.enable_in(&dir, ctrls, strict)
+    }
+
+    fn enable_in(&self, dir: &Path, ctrls: &[&str], strict: bool) -> Result<()> {
+        let on = read(dir, "cgroup.subtree_control")?;
+        for c in ctrls {
+            if on.split_whitespace().any(|x| x == *c) {
+                continue;
+            }
+            if let Err(e) = write(dir, "cgroup.subtree_control", format!("+{c}")) {
+                if strict {
+                    return Err(Error::NoController {
+                        controller: c.to_string(),
+                        field: c.to_string(),
+                        detail: format!("cannot enable it: {e}"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run_plan(&self, r: &LinuxResources, steps: Vec<Step>) -> Result<()> {
+        let v2_needed: Vec<&str> = steps.iter().filter_map(Step::v2_controller).collect();
+        self.enable(&v2_needed, true)?;
+        // Raw unified keys name their controller in their prefix; a refusal
+        // shows up as the key's file missing, with the key in the error.
+        let raw: Vec<&str> = r
+            .unified()
+            .iter()
+            .flatten()
+            .filter_map(|(k, _)| k.split('.').next())
+            .filter(|c| V2_NAMES.contains(c))
+            .collect();
+        if !raw.is_empty() && self.layout.unified.is_some() {
+            self.enable(&raw, false)?;
+        }
+        let journal = util::dry_run(|| steps.iter().try_for_each(|s| s.run(r)))?;
+        let applied = steps.iter().try_for_each(|s| s.run(r));
+        if applied.is_err() {
+            util::restore(&journal);
+        }
+        applied
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        match self.ctrl("freezer", "") {
+            Some(Ctrl::V1(d)) => v1::freezer::set(&d, frozen),
+            Some(Ctrl::V2(d)) => v2::freezer::set(&d, frozen),
+            None => Err(Error::NoController {
+                controller: "freezer".into(),
+                field: "pause".into(),
+                detail: "no freezer hierarchy and no cgroup2 mount".into(),
+            }),
+        }
+    }
+
+    fn kill_all(&self) {
+        if let Some(d) = self.unified_dir() {
+            // cgroup.kill (5.14+) kills atomically, even tasks forking.
+            if write(&d, "cgroup.kill", 1).is_ok() {
+                return;
+            }
+        }
+        for p in self.pids().unwrap_or_default() {
+            let _ = kill(p, Signal::SIGKILL);
         }
     }
 }
 
 impl Manager for FsManager {
     fn create(&self) -> Result<()> {
-        for d in &self.dirs {
-            fs::create_dir_all(d).map_err(|e| Self::io(d, e))?;
-            inherit_cpuset(d)?;
+        let mut created = Vec::new();
+        let r = self.create_all(&mut created);
+        if r.is_err() {
+            for d in created.iter().rev() {
+                let _ = fs::remove_dir(d);
+            }
         }
-        Ok(())
+        r
     }
 
     fn add_task(&self, pid: Pid) -> Result<()> {
-        for d in &self.dirs {
-            let procs = d.join("cgroup.procs");
-            fs::write(&procs, pid.to_string()).map_err(|e| Self::io(&procs, e))?;
+        for d in self.dirs() {
+            write(&d, "cgroup.procs", pid)?;
         }
         Ok(())
     }
 
-    fn apply(&self, resources: &LinuxResources) -> Result<()> {
-        let v = serde_json::to_value(resources).unwrap_or_default();
-        if let Some(obj) = v.as_object() {
-            for (k, val) in obj {
-                // Placeholder until the device controller lands: device
-                // rules are enforced by the cgroups module's back ends.
-                if k == "devices" {
-                    continue;
-                }
-                // An empty device list is what every generated config carries.
-                let empty = val.is_null() || val.as_array().is_some_and(|a| a.is_empty());
-                if !empty {
-                    return Err(Error::Unsupported(k.clone()));
-                }
-            }
-        }
-        Ok(())
+    fn apply(&self, r: &LinuxResources) -> Result<()> {
+        validate::resources(r)?;
+        let rules = devices::effective(r.devices().as_ref());
+        let steps = plan(r, Some(&rules), &|a, b| self.ctrl(a, b))?;
+        self.run_plan(r, steps)
+    }
+
+    fn update(&self, r: &LinuxResources) -> Result<()> {
+        validate::resources(r)?;
+        let rules = r.devices().as_ref().map(|d| devices::effective(Some(d)));
+        let steps = plan(r, rules.as_ref(), &|a, b| self.ctrl(a, b))?;
+        self.run_plan(r, steps)
     }
 
     fn pids(&self) -> Result<Vec<Pid>> {
         let mut out: Vec<Pid> = Vec::new();
-        for d in &self.dirs {
-            let procs = d.join("cgroup.procs");
-            let text = match fs::read_to_string(&procs) {
-                Ok(t) => t,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(Self::io(&procs, e)),
+        for d in self.dirs() {
+            let Some(text) = read_opt(&d, "cgroup.procs")? else {
+                continue;
             };
             for p in text.lines().filter_map(|l| l.trim().parse().ok()) {
                 let p = Pid::from_raw(p);
@@ -112,13 +247,18 @@ impl Manager for FsManager {
                 }
             }
         }
+        out.sort();
         Ok(out)
     }
 
     fn destroy(&self) -> Result<()> {
-        for attempt in 0..100 {
+        // Frozen tasks cannot die; thawing a gone cgroup is harmless.
+        let _ = self.set_frozen(false);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut delay = Duration::from_millis(1);
+        loop {
             let mut busy = None;
-            for d in self.dirs.iter().rev() {
+            for d in self.dirs().iter().rev() {
                 match fs::remove_dir(d) {
                     Ok(()) => {}
                     Err(e) if e.kind() == ErrorKind::NotFound => {}
@@ -127,51 +267,92 @@ impl Manager for FsManager {
             }
             match busy {
                 None => return Ok(()),
-                Some((d, e)) if attempt == 99 => return Err(Self::io(&d, e)),
+                Some((d, e)) if Instant::now() > deadline => return Err(io(&d)(e)),
                 Some(_) => {
-                    for p in self.pids()? {
-                        let _ = kill(p, Signal::SIGKILL);
-                    }
-                    sleep(Duration::from_millis(10));
+                    self.kill_all();
+                    sleep(delay);
+                    delay = (delay * 2).min(Duration::from_millis(50));
                 }
             }
         }
-        Ok(())
     }
 
     fn path(&self) -> &Path {
         &self.path
     }
-}
 
-/// A new v1 cpuset cgroup starts with no cpus and no memory nodes, and no
-/// task can join it until they are set: copy them down from the parent,
-/// level by level.
-fn inherit_cpuset(dir: &Path) -> Result<()> {
-    if !dir.join("cpuset.cpus").exists() || dir.join("cgroup.subtree_control").exists() {
-        return Ok(());
+    fn exists(&self) -> bool {
+        self.dirs().iter().any(|d| d.exists())
     }
-    let mut chain = Vec::new();
-    let mut cur = dir.to_path_buf();
-    while cur.join("cpuset.cpus").exists() {
-        chain.push(cur.clone());
-        match cur.parent() {
-            Some(p) => cur = p.to_path_buf(),
-            None => break,
+
+    fn freeze(&self) -> Result<()> {
+        self.set_frozen(true)
+    }
+
+    fn thaw(&self) -> Result<()> {
+        self.set_frozen(false)
+    }
+
+    fn is_frozen(&self) -> Result<bool> {
+        match self.ctrl("freezer", "") {
+            Some(Ctrl::V1(d)) => v1::freezer::is_frozen(&d),
+            Some(Ctrl::V2(d)) => v2::freezer::is_frozen(&d),
+            None => Ok(false),
         }
     }
-    for d in chain.iter().rev() {
-        for file in ["cpuset.cpus", "cpuset.mems"] {
-            let f = d.join(file);
-            let val = fs::read_to_string(&f).map_err(|e| FsManager::io(&f, e))?;
-            if val.trim().is_empty() {
-                if let Some(parent) = d.parent() {
-                    let pv = fs::read_to_string(parent.join(file))
-                        .map_err(|e| FsManager::io(parent, e))?;
-                    fs::write(&f, pv.trim()).map_err(|e| FsManager::io(&f, e))?;
-                }
-            }
+
+    fn stats(&self) -> Result<Stats> {
+        let mut s = Stats::default();
+        match self.ctrl("cpu", "cpu") {
+            Some(Ctrl::V1(d)) => v1::cpu::stats(&d, &mut s)?,
+            Some(Ctrl::V2(d)) => v2::cpu::stats(&d, &mut s)?,
+            None => {}
+        }
+        if let Some(Ctrl::V1(d)) = self.ctrl("cpuacct", "cpu") {
+            v1::cpuacct::stats(&d, &mut s)?;
+        }
+        match self.ctrl("memory", "memory") {
+            Some(Ctrl::V1(d)) => v1::memory::stats(&d, &mut s)?,
+            Some(Ctrl::V2(d)) => v2::memory::stats(&d, &mut s)?,
+            None => {}
+        }
+        if let Some(Ctrl::V1(d) | Ctrl::V2(d)) = self.ctrl("pids", "pids") {
+            v1::pids::stats(&d, &mut s)?;
+        }
+        match self.ctrl("blkio", "io") {
+            Some(Ctrl::V1(d)) => v1::blkio::stats(&d, &mut s)?,
+            Some(Ctrl::V2(d)) => v2::io::stats(&d, &mut s)?,
+            None => {}
+        }
+        match self.ctrl("hugetlb", "hugetlb") {
+            Some(Ctrl::V1(d)) => v1::hugetlb::stats(&d, &mut s)?,
+            Some(Ctrl::V2(d)) => v2::hugetlb::stats(&d, &mut s)?,
+            None => {}
+        }
+        Ok(s)
+    }
+
+    fn oom_watcher(&self) -> Result<OomWatcher> {
+        match self.ctrl("memory", "memory") {
+            Some(Ctrl::V1(d)) => OomWatcher::v1(&d),
+            Some(Ctrl::V2(d)) => OomWatcher::v2(&d),
+            None => Err(Error::NoController {
+                controller: "memory".into(),
+                field: "events".into(),
+                detail: "the memory controller is not available".into(),
+            }),
         }
     }
-    Ok(())
+
+    fn join_fd(&self) -> Result<Option<OwnedFd>> {
+        let Some(d) = self.unified_dir() else {
+            return Ok(None);
+        };
+        let f = File::options()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&d)
+            .map_err(io(&d))?;
+        Ok(Some(f.into()))
+    }
 }

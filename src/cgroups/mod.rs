@@ -1,17 +1,36 @@
-//! Control groups. `Manager` is what the rest of rt sees; back ends hide
-//! whether the host is cgroup v1, hybrid or unified v2.
+//! Control groups. `Manager` is what the rest of rt sees; `FsManager` hides
+//! whether the host is cgroup v1, hybrid (v1 controllers plus a cgroup2
+//! mount) or unified v2, deciding per controller where its files are.
 //!
-//! This is the minimal placement the core needs (create, join, list, kill,
-//! remove). Resource limits, stats, freezer and events belong here too.
+//! cgroups-rs is not used by the back end: its `auto()` sees a hybrid host
+//! as pure v1 (no unified mount, no controllers bound to cgroup2), it has
+//! no v2 device filter, and its errors lose the file and value that failed.
+//! Writing the files ourselves is a few lines per controller (v1/, v2/).
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
+pub mod convert;
+mod devices;
+mod features;
 mod fs;
+pub mod layout;
+pub mod oom;
+mod plan;
+pub mod stats;
+mod util;
+pub mod v1;
+pub mod v2;
+mod validate;
 
+pub use features::features;
 pub use fs::FsManager;
+pub use layout::Layout;
+pub use oom::{OomWatcher, Wake};
+pub use stats::Stats;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -20,36 +39,104 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("write {value:?} to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        source: std::io::Error,
+    },
+    #[error("{path} does not exist: the controller or knob is not available on this host")]
+    MissingFile { path: PathBuf },
+    #[error("linux.resources.{field} needs the {controller} cgroup controller: {detail}")]
+    NoController {
+        controller: String,
+        field: String,
+        detail: String,
+    },
+    #[error("invalid linux.resources.{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error("{0}")]
+    NotSupported(String),
     #[error("invalid cgroupsPath {0:?}: {1}")]
     InvalidPath(String, &'static str),
-    #[error("cgroup resources are not supported yet: linux.resources.{0}")]
-    Unsupported(String),
+    #[error("cgroup v2 device filter: {what}: {source}")]
+    Bpf {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("cgroup: timed out {0}")]
+    Timeout(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub trait Manager {
-    /// Create the cgroup directories (idempotent).
+    /// Create the cgroup in every hierarchy (idempotent; on failure nothing
+    /// it created is left behind).
     fn create(&self) -> Result<()>;
-    /// Move a process into the cgroup.
+    /// Move a process into the cgroup in every hierarchy.
     fn add_task(&self, pid: Pid) -> Result<()>;
-    /// Apply `linux.resources`.
+    /// Apply `linux.resources` at create time: validated first, every
+    /// controller checked before anything is written; device rules always
+    /// installed (default deny + spec rules + the standard /dev nodes).
     fn apply(&self, resources: &LinuxResources) -> Result<()>;
-    /// Every process in the cgroup.
+    /// Change limits of a live container (`rt update`): like `apply`, but
+    /// device rules are only replaced when the update carries some.
+    fn update(&self, resources: &LinuxResources) -> Result<()>;
+    /// Every process in the cgroup (all hierarchies), sorted.
     fn pids(&self) -> Result<Vec<Pid>>;
-    /// Remove the cgroup directories, killing stragglers if needed.
+    /// Remove the cgroup everywhere, thawing and killing stragglers first
+    /// if needed. Succeeds when it is already gone.
     fn destroy(&self) -> Result<()>;
     /// The path relative to each hierarchy's root, as stored in state.
     fn path(&self) -> &Path;
+    /// Does the cgroup still exist in some hierarchy?
+    fn exists(&self) -> bool;
+    /// Freeze every task (v1 freezer or v2 cgroup.freeze), waiting until
+    /// the kernel reports them frozen.
+    fn freeze(&self) -> Result<()>;
+    fn thaw(&self) -> Result<()>;
+    fn is_frozen(&self) -> Result<bool>;
+    /// runc-shaped statistics for `events --stats`.
+    fn stats(&self) -> Result<Stats>;
+    /// A watcher that wakes on OOM events in this cgroup.
+    fn oom_watcher(&self) -> Result<OomWatcher>;
+    /// An O_DIRECTORY fd of the container's cgroup2 directory, for
+    /// clone3(CLONE_INTO_CGROUP). None without a cgroup2 mount. `add_task`
+    /// is still needed afterwards for the v1 hierarchies of a hybrid host.
+    fn join_fd(&self) -> Result<Option<OwnedFd>>;
 }
 
-/// Compute the cgroup for a container: `linux.cgroupsPath` when given (an
-/// absolute path is taken from the hierarchy root; a relative one is put
-/// under it too, as runc's cgroupfs driver does), else `/rt/<id>`.
+/// rt's own cgroup, which relative cgroupsPaths are taken from: the
+/// unified entry of /proc/self/cgroup when there is one, else the first.
+fn own_cgroup() -> PathBuf {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut first = None;
+    for line in text.lines() {
+        let mut it = line.splitn(3, ':');
+        let (Some(id), Some(_), Some(path)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        if id == "0" {
+            return PathBuf::from(path);
+        }
+        first.get_or_insert_with(|| PathBuf::from(path));
+    }
+    first.unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// Compute the cgroup for a container, as a path from the hierarchy root:
+/// an absolute `linux.cgroupsPath` as given; a relative one below rt's own
+/// cgroup (runc's cgroupfs semantics); `/rt/<id>` when absent. `..` is
+/// refused rather than cleaned away so a config cannot aim elsewhere.
 pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> {
+    resolve(cgroups_path, id, &own_cgroup())
+}
+
+fn resolve(cgroups_path: Option<&Path>, id: &str, own: &Path) -> Result<PathBuf> {
     let p = match cgroups_path {
-        Some(p) => p.to_path_buf(),
-        None => PathBuf::from("/rt").join(id),
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("/rt").join(id),
     };
     let s = p.to_string_lossy().to_string();
     if p.components()
@@ -57,12 +144,21 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> 
     {
         return Err(Error::InvalidPath(s, "must not contain '..'"));
     }
-    let rel: PathBuf = p
+    let base = if p.is_absolute() { Path::new("/") } else { own };
+    let rel: PathBuf = base
+        .join(&p)
         .components()
         .filter(|c| matches!(c, std::path::Component::Normal(_)))
         .collect();
     if rel.as_os_str().is_empty() {
         return Err(Error::InvalidPath(s, "must name a cgroup below the root"));
+    }
+    if s.contains(':') && !p.is_absolute() {
+        // "slice:prefix:name" is the systemd driver's syntax.
+        return Err(Error::InvalidPath(
+            s,
+            "looks like a systemd slice path; rt uses cgroupfs",
+        ));
     }
     Ok(PathBuf::from("/").join(rel))
 }
@@ -72,13 +168,13 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> 
 /// hierarchy is /sys/fs/cgroup itself) and the host directory of the
 /// container's cgroup in it.
 pub fn container_dirs(path: &Path) -> Vec<(String, PathBuf)> {
-    let rel = path.strip_prefix("/").unwrap_or(path);
     let base = Path::new("/sys/fs/cgroup");
-    fs::hierarchies()
+    FsManager::new(path.to_path_buf())
+        .hierarchy_dirs()
         .into_iter()
-        .filter_map(|h| {
-            let name = h.strip_prefix(base).ok()?.to_string_lossy().to_string();
-            Some((name, h.join(rel)))
+        .filter_map(|(mount, dir)| {
+            let name = mount.strip_prefix(base).ok()?.to_string_lossy().to_string();
+            Some((name, dir))
         })
         .collect()
 }
@@ -94,16 +190,21 @@ mod tests {
 
     #[test]
     fn default_and_given_paths() {
-        assert_eq!(container_path(None, "abc").unwrap(), Path::new("/rt/abc"));
+        let root = Path::new("/");
+        let own = Path::new("/user.slice/s.scope");
+        let r = |p: Option<&str>, own: &Path| resolve(p.map(Path::new), "abc", own);
+        assert_eq!(r(None, own).unwrap(), Path::new("/rt/abc"));
+        assert_eq!(r(Some("/a/b"), own).unwrap(), Path::new("/a/b"));
+        assert_eq!(r(Some("a/b"), root).unwrap(), Path::new("/a/b"));
         assert_eq!(
-            container_path(Some(Path::new("/a/b")), "x").unwrap(),
-            Path::new("/a/b")
+            r(Some("a/b"), own).unwrap(),
+            Path::new("/user.slice/s.scope/a/b")
         );
-        assert_eq!(
-            container_path(Some(Path::new("a/b")), "x").unwrap(),
-            Path::new("/a/b")
-        );
-        assert!(container_path(Some(Path::new("/a/../b")), "x").is_err());
-        assert!(container_path(Some(Path::new("/")), "x").is_err());
+        assert_eq!(r(Some("//a//b/"), own).unwrap(), Path::new("/a/b"));
+        assert!(r(Some("/a/../b"), own).is_err());
+        assert!(r(Some("../b"), own).is_err());
+        assert!(r(Some("/"), own).is_err());
+        assert!(r(Some("system.slice:rt:abc"), own).is_err());
+        assert!(container_path(Some(Path::new("x")), "i").is_ok());
     }
 }

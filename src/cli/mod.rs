@@ -10,15 +10,19 @@ use crate::Result;
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 mod spec;
 mod start;
 mod state;
-mod unsupported;
+mod update;
 
 #[derive(Debug, Parser)]
 #[command(name = "rt", version, about = "A lightweight OCI container runtime")]
@@ -77,15 +81,15 @@ pub enum Command {
     /// Run a new process inside a running container.
     Exec(exec::Args),
     /// List the processes in a container.
-    Ps(unsupported::Args),
+    Ps(ps::Args),
     /// Show container events and statistics.
-    Events(unsupported::Args),
+    Events(events::Args),
     /// Freeze all processes of a container.
-    Pause(unsupported::Args),
+    Pause(pause::Args),
     /// Thaw a paused container.
-    Resume(unsupported::Args),
+    Resume(resume::Args),
     /// Change a running container's resource limits.
-    Update(unsupported::Args),
+    Update(update::Args),
 }
 
 /// Descriptors passed by systemd socket activation (LISTEN_FDS) go to the
@@ -139,10 +143,10 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Spec(a) => spec::run(g, a),
         Command::Features(a) => features::run(g, a),
         Command::Exec(a) => exec::run(g, a),
-        Command::Ps(a) => unsupported::run("ps", a),
-        Command::Events(a) => unsupported::run("events", a),
-        Command::Pause(a) => unsupported::run("pause", a),
-        Command::Resume(a) => unsupported::run("resume", a),
-        Command::Update(a) => unsupported::run("update", a),
+        Command::Ps(a) => ps::run(g, a),
+        Command::Events(a) => events::run(g, a),
+        Command::Pause(a) => pause::run(g, a),
+        Command::Resume(a) => resume::run(g, a),
+        Command::Update(a) => update::run(g, a),
     }
 }
