@@ -220,6 +220,13 @@ impl Manager for FsManager {
         Ok(())
     }
 
+    fn add_task_v1(&self, pid: Pid) -> Result<()> {
+        for m in &self.layout.v1 {
+            write(&m.mount.join(self.rel()), "cgroup.procs", pid)?;
+        }
+        Ok(())
+    }
+
     fn apply(&self, r: &LinuxResources) -> Result<()> {
         validate::resources(r)?;
         let rules = devices::effective(r.devices().as_ref());

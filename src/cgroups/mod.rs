@@ -105,6 +105,12 @@ pub trait Manager {
     /// clone3(CLONE_INTO_CGROUP). None without a cgroup2 mount. `add_task`
     /// is still needed afterwards for the v1 hierarchies of a hybrid host.
     fn join_fd(&self) -> Result<Option<OwnedFd>>;
+    /// `add_task` for a process born in the cgroup2 directory through
+    /// `join_fd`: only the v1 hierarchies (if any) still need the write,
+    /// and each write costs an RCU grace period.
+    fn add_task_v1(&self, pid: Pid) -> Result<()> {
+        self.add_task(pid)
+    }
 }
 
 /// rt's own cgroup, which relative cgroupsPaths are taken from: the

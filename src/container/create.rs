@@ -125,10 +125,18 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     let cg = cgroups::manager(Some(&cg_path), opts.id)?;
     cg.create()?;
     guard.cgroup = Some(cg);
-    if let Some(res) = linux.and_then(|l| l.resources().as_ref()) {
-        guard.cgroup.as_ref().map(|c| c.apply(res)).transpose()?;
-    }
+    // Always applied: without resources the device rules still start from
+    // deny-all plus the default devices, as in runc.
+    let default_resources = oci_spec::runtime::LinuxResources::default();
+    let res = linux
+        .and_then(|l| l.resources().as_ref())
+        .unwrap_or(&default_resources);
+    guard.cgroup.as_ref().map(|c| c.apply(res)).transpose()?;
     let cgroup_dirs = cgroups::container_dirs(&cg_path);
+    let cgroup_fd = match guard.cgroup.as_ref() {
+        Some(c) => c.join_fd()?,
+        None => None,
+    };
 
     let console = match (opts.console_socket, &opts.console_fd) {
         (Some(p), _) if process.terminal() == Some(true) => Some(
@@ -179,6 +187,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         preserve_fds: opts.preserve_fds,
         lock_fd: guard.dir.as_ref().map(|d| d.lock_fd()).unwrap_or(-1),
         seccomp: seccomp.as_ref(),
+        cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn(&cfg, &ours, &theirs)?;
@@ -201,7 +210,11 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     state.pid = pid;
     state.pid_start_time = process_start_time(pid).unwrap_or(0);
     if let Some(c) = guard.cgroup.as_ref() {
-        c.add_task(Pid::from_raw(pid))?;
+        if cgroup_fd.is_some() {
+            c.add_task_v1(Pid::from_raw(pid))?;
+        } else {
+            c.add_task(Pid::from_raw(pid))?;
+        }
     }
     if let Some(adj) = process.oom_score_adj() {
         fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())

@@ -42,13 +42,18 @@ pub fn kill(c: &Container, sig: i32, all: bool) -> Result<()> {
 
 /// Kill whatever is left and wait (bounded) until the init is gone.
 fn kill_and_wait(c: &Container) -> Result<()> {
-    if let Ok(cg) = c.cgroup() {
+    let cg = c.cgroup().ok();
+    if let Some(cg) = &cg {
         for pid in cg.pids().unwrap_or_default() {
             let _ = send(pid, Signal::SIGKILL);
         }
     }
     if c.state.init_alive() {
         let _ = send(Pid::from_raw(c.state.pid), Signal::SIGKILL);
+    }
+    // A frozen process cannot act on SIGKILL until it is thawed.
+    if let Some(cg) = &cg {
+        let _ = cg.thaw();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     while c.state.init_alive() {

@@ -81,4 +81,7 @@ pub struct InitConfig<'a> {
     /// rt's lock on the state directory; the child must not hold it.
     pub lock_fd: RawFd,
     pub seccomp: Option<&'a crate::security::seccomp::Filter>,
+    /// The container's cgroup2 directory: the child is born there
+    /// (CLONE_INTO_CGROUP) instead of being moved.
+    pub cgroup_fd: Option<RawFd>,
 }

@@ -26,7 +26,7 @@ pub fn spawn(cfg: &InitConfig, ours: &Channel, theirs: &Channel) -> Result<i32> 
     };
     // SAFETY: rt is single-threaded here; the child leaves only through
     // execve or _exit.
-    let pid = unsafe { clone3(flags.bits() as u64, None) }
+    let pid = unsafe { clone3(flags.bits() as u64, cfg.cgroup_fd) }
         .map_err(|e| Error::sys("clone", nix::Error::from_raw(e.raw_os_error().unwrap_or(0))))?;
     if pid != 0 {
         return Ok(pid);
