@@ -107,44 +107,15 @@ fn clone_into_cgroup_with_join_fd() {
         return;
     };
     use std::os::fd::AsRawFd;
-    #[repr(C)]
-    #[derive(Default)]
-    struct CloneArgs {
-        flags: u64,
-        pidfd: u64,
-        child_tid: u64,
-        parent_tid: u64,
-        exit_signal: u64,
-        stack: u64,
-        stack_size: u64,
-        tls: u64,
-        set_tid: u64,
-        set_tid_size: u64,
-        cgroup: u64,
-    }
-    const CLONE_INTO_CGROUP: u64 = 0x200000000;
-    let mut args = CloneArgs {
-        flags: CLONE_INTO_CGROUP,
-        exit_signal: libc::SIGCHLD as u64,
-        cgroup: fd.as_raw_fd() as u64,
-        ..Default::default()
-    };
     // SAFETY: a fork-like clone3 (no shared VM); the child only calls
     // async-signal-safe functions before _exit.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
+    let pid = unsafe { rt::syscall::clone3(0, Some(fd.as_raw_fd())) }.expect("clone3");
     if pid == 0 {
         unsafe {
             libc::pause();
             libc::_exit(0);
         }
     }
-    assert!(pid > 0, "clone3: {}", std::io::Error::last_os_error());
     let lines = proc_cgroups(pid as u32);
     let unified = lines.iter().find(|(c, _)| c.is_empty()).unwrap();
     assert_eq!(Path::new(&unified.1), cg.mgr.path());

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs on a fresh Debian 12 machine, as
-# root. Idempotent: only missing packages are installed.
+# Install everything the test suite and the benchmark need on a fresh
+# Debian 12 machine, as root. Idempotent: only missing packages are
+# installed. (The cgroup v2 VM lane installs its own: tests/vm/setup.sh.)
 set -euo pipefail
 
 # package:file that proves it is installed
@@ -17,6 +18,7 @@ wanted=(
   "util-linux:/usr/bin/unshare"
   "iproute2:/usr/sbin/ip"
   "jq:/usr/bin/jq"
+  "binutils:/usr/bin/strip"
 )
 
 missing=()
@@ -33,6 +35,10 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+for item in "${wanted[@]}"; do
+  file=${item#*:}
+  [[ -e $file ]] || { echo "setup: $file still missing" >&2; exit 1; }
+done
 
 # The probe is a static binary for this target.
 if command -v rustup >/dev/null; then

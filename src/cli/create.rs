@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args as ClapArgs;
 
@@ -11,6 +11,14 @@ pub struct Args {
     /// Path to the bundle directory.
     #[arg(short, long, default_value = ".")]
     pub bundle: PathBuf,
+    #[command(flatten)]
+    pub flags: CreateFlags,
+    pub id: String,
+}
+
+/// Flags `create` and `run` share.
+#[derive(Debug, ClapArgs)]
+pub struct CreateFlags {
     /// Write the container's pid to this file.
     #[arg(long)]
     pub pid_file: Option<PathBuf>,
@@ -26,19 +34,29 @@ pub struct Args {
     /// Pass this many extra descriptors (from 3 up) to the container.
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: u32,
-    pub id: String,
+}
+
+impl CreateFlags {
+    pub fn options<'a>(
+        &'a self,
+        root: &'a Path,
+        id: &'a str,
+        bundle: &'a Path,
+    ) -> CreateOptions<'a> {
+        CreateOptions {
+            root,
+            id,
+            bundle,
+            pid_file: self.pid_file.as_deref(),
+            console_socket: self.console_socket.as_deref(),
+            no_pivot: self.no_pivot,
+            preserve_fds: self.preserve_fds + super::listen_fds(),
+            console_fd: None,
+        }
+    }
 }
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
-    container::create(CreateOptions {
-        root: &g.root,
-        id: &a.id,
-        bundle: &a.bundle,
-        pid_file: a.pid_file.as_deref(),
-        console_socket: a.console_socket.as_deref(),
-        no_pivot: a.no_pivot,
-        preserve_fds: a.preserve_fds + super::listen_fds(),
-        console_fd: None,
-    })?;
+    container::create(a.flags.options(&g.root, &a.id, &a.bundle))?;
     Ok(0)
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args as ClapArgs;
 
+use super::create::CreateFlags;
 use super::GlobalArgs;
 use crate::container::{self, Container, CreateOptions};
 use crate::log::Logger;
@@ -19,22 +20,14 @@ pub struct Args {
     /// Return once the container runs instead of waiting for it.
     #[arg(short, long)]
     pub detach: bool,
-    #[arg(long)]
-    pub pid_file: Option<PathBuf>,
-    #[arg(long)]
-    pub console_socket: Option<PathBuf>,
     /// Keep the container's state after it exits.
     #[arg(long)]
     pub keep: bool,
     /// Do not make rt a subreaper for the container's orphans.
     #[arg(long)]
     pub no_subreaper: bool,
-    #[arg(long)]
-    pub no_pivot: bool,
-    #[arg(long)]
-    pub no_new_keyring: bool,
-    #[arg(long, default_value_t = 0)]
-    pub preserve_fds: u32,
+    #[command(flatten)]
+    pub flags: CreateFlags,
     /// Container id, or (for people) a bundle directory to run once.
     pub id: String,
 }
@@ -51,20 +44,14 @@ pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
     } else {
         None
     };
-    let terminal_here = foreground && a.console_socket.is_none() && wants_terminal(&bundle);
+    let terminal_here = foreground && a.flags.console_socket.is_none() && wants_terminal(&bundle);
     let console = match (&mut fg, terminal_here) {
         (Some(f), true) => Some(f.console_pair()?),
         _ => None,
     };
     let created = container::create(CreateOptions {
-        root: &g.root,
-        id: &id,
-        bundle: &bundle,
-        pid_file: a.pid_file.as_deref(),
-        console_socket: a.console_socket.as_deref(),
-        no_pivot: a.no_pivot,
-        preserve_fds: a.preserve_fds + super::listen_fds(),
         console_fd: console,
+        ..a.flags.options(&g.root, &id, &bundle)
     })?;
     let pid = created.state.pid;
     let mut c = Container {

@@ -3,21 +3,18 @@
 //! cause; nothing here prints.
 
 use std::convert::Infallible;
-use std::ffi::CString;
-use std::os::fd::AsRawFd;
 
 use nix::fcntl::OFlag;
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
-use nix::unistd::{chdir, sethostname};
+use nix::unistd::sethostname;
 use oci_spec::runtime::LinuxNamespaceType;
 
 use super::channel::{Channel, Msg};
-use super::{exec, limits, user, Error, InitConfig, Result};
+use super::{console, finish, user, Error, InitConfig, Result};
 use crate::hooks::{self, Kind};
 use crate::rootfs;
-use crate::security;
 use crate::syscall;
 
 pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
@@ -47,28 +44,15 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
 
     let process = cfg.process;
     if process.terminal() == Some(true) {
-        console(cfg)?;
+        console::attach(cfg.console_socket, process, true)?;
     }
-    let argv = exec::argv(process)?;
-    let envp = exec::envp(process)?;
-    limits::apply(cfg.spec, process)?;
-    security::confine(process, cfg.seccomp, || user::switch(process))?;
-    chdir(process.cwd())
-        .map_err(|e| Error::sys(format!("chdir {}", process.cwd().display()), e))?;
-    // Looked up as the user the program runs as, so permissions are right.
-    let path = exec::find_executable(&argv[0], process)?;
-    syscall::cloexec_from(3 + cfg.preserve_fds).map_err(|e| Error::Io {
-        context: "mark descriptors close-on-exec".into(),
-        source: e,
-    })?;
-
+    let program = finish::prepare(cfg.spec, process, cfg.seccomp, cfg.preserve_fds)?;
     // Everything that can fail has been done. From here on rt may exit: no
     // longer die with it.
     set_pdeathsig(0)?;
     chan.send(&Msg::Ready)?;
     wait_for_start(cfg, &state_json)?;
-    limits::apply_final_affinity(process)?;
-    exec::execve(&path, &argv, &envp)
+    program.exec(process)
 }
 
 /// Die with rt while it still needs us, stay out of reach of other
@@ -155,40 +139,5 @@ fn wait_for_start(cfg: &InitConfig, state_json: &str) -> Result<()> {
     let state = state_json.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
     hooks::run(cfg.hooks, Kind::StartContainer, &state)?;
     nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
-    Ok(())
-}
-
-fn console(cfg: &InitConfig) -> Result<()> {
-    let Some(sock) = cfg.console_socket else {
-        return Err(Error::Invalid(
-            "process.terminal is set but no --console-socket was given".into(),
-        ));
-    };
-    let size = cfg
-        .process
-        .console_size()
-        .map(|b| (b.height() as u16, b.width() as u16));
-    let master = rootfs::setup_console(size)?;
-    send_fd(sock, master.as_raw_fd())?;
-    // SAFETY: the console socket is ours; the receiver keeps the master.
-    unsafe { libc::close(sock) };
-    Ok(())
-}
-
-/// Hand the pty master to whoever listens on the console socket, with the
-/// terminal's name as payload, as runc does (containerd and conmon read it).
-pub(super) fn send_fd(sock: i32, fd: i32) -> Result<()> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let name = CString::new("/dev/ptmx").unwrap_or_default();
-    let iov = [std::io::IoSlice::new(name.as_bytes())];
-    let fds = [fd];
-    sendmsg::<()>(
-        sock,
-        &iov,
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| Error::sys("send terminal to console socket", e))?;
     Ok(())
 }

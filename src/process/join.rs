@@ -10,11 +10,9 @@ use oci_spec::runtime::Process;
 
 use super::channel::{Channel, Msg};
 use super::spawn::report;
-use super::{exec, limits, user, Error, Result};
+use super::{console, finish, Error, Result};
 use crate::namespaces::Join;
-use crate::rootfs;
-use crate::security;
-use crate::syscall::{self, clone3, exit_now};
+use crate::syscall::{clone3, exit_now};
 
 pub struct ExecConfig<'a> {
     pub process: &'a Process,
@@ -64,30 +62,10 @@ fn run(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
     chan.expect("Go")?;
     let process = cfg.process;
     if process.terminal() == Some(true) {
-        let sock = cfg
-            .console_socket
-            .ok_or_else(|| Error::Invalid("--tty needs a console socket".into()))?;
-        let size = process
-            .console_size()
-            .map(|b| (b.height() as u16, b.width() as u16));
-        let master = rootfs::setup_console_exec(size)?;
-        super::init::send_fd(sock, std::os::fd::AsRawFd::as_raw_fd(&master))?;
-        // SAFETY: closing our copy of the console socket.
-        unsafe { libc::close(sock) };
+        console::attach(cfg.console_socket, process, false)?;
     }
-    let argv = exec::argv(process)?;
-    let envp = exec::envp(process)?;
-    limits::apply(cfg.spec, process)?;
-    security::confine(process, cfg.seccomp, || user::switch(process))?;
-    nix::unistd::chdir(process.cwd())
-        .map_err(|e| Error::sys(format!("chdir {}", process.cwd().display()), e))?;
-    let path = exec::find_executable(&argv[0], process)?;
-    syscall::cloexec_from(3 + cfg.preserve_fds).map_err(|e| Error::Io {
-        context: "mark descriptors close-on-exec".into(),
-        source: e,
-    })?;
-    limits::apply_final_affinity(process)?;
+    let program = finish::prepare(cfg.spec, process, cfg.seccomp, cfg.preserve_fds)?;
     super::init::set_pdeathsig(0)?;
     chan.send(&Msg::Ready)?;
-    exec::execve(&path, &argv, &envp)
+    program.exec(process)
 }

@@ -10,7 +10,9 @@ use oci_spec::runtime::{Hooks, Process, Spec};
 use crate::namespaces::Plan;
 
 pub mod channel;
+mod console;
 mod exec;
+mod finish;
 mod init;
 mod join;
 mod limits;

@@ -1,0 +1,46 @@
+//! The last phase, shared by a container's init and an exec'd process:
+//! process attributes, the drop of privileges, and the program to exec.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+
+use oci_spec::runtime::{Process, Spec};
+
+use super::{exec, limits, user, Error, Result};
+use crate::security::{self, seccomp::Filter};
+use crate::syscall;
+
+/// A program ready to exec: everything that could fail has been checked.
+pub struct Program {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+pub fn prepare(
+    spec: &Spec,
+    process: &Process,
+    seccomp: Option<&Filter>,
+    preserve_fds: u32,
+) -> Result<Program> {
+    let argv = exec::argv(process)?;
+    let envp = exec::envp(process)?;
+    limits::apply(spec, process)?;
+    security::confine(process, seccomp, || user::switch(process))?;
+    nix::unistd::chdir(process.cwd())
+        .map_err(|e| Error::sys(format!("chdir {}", process.cwd().display()), e))?;
+    // Looked up as the user the program runs as, so permissions are right.
+    let path = exec::find_executable(&argv[0], process)?;
+    syscall::cloexec_from(3 + preserve_fds).map_err(|e| Error::Io {
+        context: "mark descriptors close-on-exec".into(),
+        source: e,
+    })?;
+    Ok(Program { path, argv, envp })
+}
+
+impl Program {
+    pub fn exec(self, process: &Process) -> Result<Infallible> {
+        limits::apply_final_affinity(process)?;
+        exec::execve(&self.path, &self.argv, &self.envp)
+    }
+}
