@@ -84,6 +84,25 @@ pub fn namespace_type(fd: RawFd) -> io::Result<i32> {
     }
 }
 
+/// Give the process a new anonymous session keyring, so containers do not
+/// share the caller's keys.
+pub fn join_new_session_keyring() -> io::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a NULL name asks for a new anonymous keyring.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 pub fn ioprio_set_self(class: i32, level: i32) -> io::Result<()> {
     const IOPRIO_WHO_PROCESS: i32 = 1;
     let prio = (class << 13) | level;

@@ -207,3 +207,17 @@ fn invalid_configs() {
         assert_failed_cleanly(&c, &out, &c.id);
     }
 }
+
+#[test]
+fn rootless_mode_is_refused_clearly() {
+    let c = Case::new("rootless-flag");
+    if !c.is_rt() {
+        return; // runc implements rootless mode
+    }
+    c.bundle.save();
+    let dir = c.bundle.dir.to_string_lossy().into_owned();
+    let out =
+        c.rt.cmd(&["--rootless", "true", "run", "--bundle", &dir, &c.id]);
+    c.assert_failed_cleanly(&out);
+    assert!(out.last_err_line().contains("rootless"), "{out:#?}");
+}

@@ -241,3 +241,23 @@ fn exec_cpu_affinity() {
     c.rt.delete_force(&c.id).expect_ok("delete --force");
     c.assert_nothing_left();
 }
+
+#[test]
+fn new_session_keyring_unless_asked_not_to() {
+    // runc gives every container its own session keyring, so containers do
+    // not see the caller's keys; --no-new-keyring keeps the caller's.
+    let host = {
+        // SAFETY: keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, create).
+        unsafe { libc::syscall(libc::SYS_keyctl, 0, -3, 1) }
+    };
+    assert!(host > 0, "host session keyring");
+    let mut c = Case::new("keyring");
+    let own = c.probe(&["keyring"]);
+    assert!(own["session"].as_i64().unwrap() > 0, "{own}");
+    assert_ne!(own["session"].as_i64(), Some(host), "{own}");
+    c.bundle.probe(&["keyring"]);
+    let out = c.rt.run_with(&c.bundle, &c.id, &["--no-new-keyring"]);
+    out.expect_ok("run --no-new-keyring");
+    assert_eq!(out.json()["session"].as_i64(), Some(host), "{out:#?}");
+    c.assert_nothing_left();
+}

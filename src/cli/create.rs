@@ -28,7 +28,7 @@ pub struct CreateFlags {
     /// Move the rootfs over / and chroot instead of pivot_root.
     #[arg(long)]
     pub no_pivot: bool,
-    /// Accepted for runc compatibility; rt never creates a session keyring.
+    /// Keep the caller's session keyring instead of a new one.
     #[arg(long)]
     pub no_new_keyring: bool,
     /// Pass this many extra descriptors (from 3 up) to the container.
@@ -51,6 +51,7 @@ impl CreateFlags {
             console_socket: self.console_socket.as_deref(),
             no_pivot: self.no_pivot,
             preserve_fds: self.preserve_fds + super::listen_fds(),
+            no_new_keyring: self.no_new_keyring,
             console_fd: None,
         }
     }

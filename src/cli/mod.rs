@@ -92,6 +92,23 @@ pub enum Command {
     Update(update::Args),
 }
 
+/// rt runs containers as root only for now: say so instead of failing
+/// later on a cgroup or mount permission error.
+fn check_rootless(g: &GlobalArgs) -> Result<()> {
+    let root = nix::unistd::geteuid().is_root();
+    let rootless = match g.rootless.as_str() {
+        "true" => true,
+        "false" => false,
+        _ => !root,
+    };
+    if rootless {
+        return Err(crate::Error::Usage(
+            "rootless mode is not supported yet: run rt as root".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Descriptors passed by systemd socket activation (LISTEN_FDS) go to the
 /// container too, as runc does.
 pub fn listen_fds() -> u32 {
@@ -131,6 +148,12 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         return Err(crate::Error::Usage(
             "--systemd-cgroup is not supported yet; use the cgroupfs driver".into(),
         ));
+    }
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        check_rootless(g)?;
     }
     match cli.command {
         Command::Create(a) => create::run(g, a),

@@ -33,6 +33,7 @@ pub struct CreateOptions<'a> {
     pub console_socket: Option<&'a Path>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    pub no_new_keyring: bool,
     /// rt keeps the other end of the console itself (foreground `run`).
     pub console_fd: Option<OwnedFd>,
 }
@@ -188,6 +189,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         lock_fd: guard.dir.as_ref().map(|d| d.lock_fd()).unwrap_or(-1),
         seccomp: seccomp.as_ref(),
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+        keep_keyring: opts.no_new_keyring,
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn(&cfg, &ours, &theirs)?;

@@ -28,6 +28,9 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
             .map_err(|e| Error::sys("unshare cgroup namespace", e))?;
     }
     set_names(cfg)?;
+    if !cfg.keep_keyring {
+        new_keyring()?;
+    }
 
     let ctx = rootfs::Context {
         spec: cfg.spec,
@@ -77,6 +80,17 @@ pub(super) fn set_pdeathsig(sig: i32) -> Result<()> {
         return Err(Error::sys("set parent-death signal", nix::Error::last()));
     }
     Ok(())
+}
+
+/// Kernels without keyrings (ENOSYS) have nothing to share either.
+fn new_keyring() -> Result<()> {
+    match syscall::join_new_session_keyring() {
+        Err(e) if e.raw_os_error() != Some(libc::ENOSYS) => Err(Error::Io {
+            context: "join a new session keyring".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn set_names(cfg: &InitConfig) -> Result<()> {

@@ -86,4 +86,6 @@ pub struct InitConfig<'a> {
     /// The container's cgroup2 directory: the child is born there
     /// (CLONE_INTO_CGROUP) instead of being moved.
     pub cgroup_fd: Option<RawFd>,
+    /// Keep the caller's session keyring (--no-new-keyring).
+    pub keep_keyring: bool,
 }

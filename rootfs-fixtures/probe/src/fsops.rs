@@ -109,6 +109,18 @@ pub fn ls(path: &str) -> J {
     }
 }
 
+/// The serial of the session keyring (0 when there is none).
+pub fn keyring() -> J {
+    const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
+    const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+    // SAFETY: keyctl with integer arguments; 0 = do not create one.
+    let id = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0) };
+    if id < 0 {
+        return err(&std::io::Error::last_os_error());
+    }
+    J::obj().with("session", J::Int(id))
+}
+
 pub fn tty() -> J {
     let mut o = J::obj();
     for fd in 0..3 {

@@ -83,6 +83,7 @@ fn main() {
         "mkdir" => fsops::mkdir(arg(rest, 0)),
         "ls" => fsops::ls(arg(rest, 0)),
         "tty" => fsops::tty(),
+        "keyring" => fsops::keyring(),
         "personality" => sched::personality(),
         "sched" => sched::sched(),
         "ioprio" => sched::ioprio(),
