@@ -211,6 +211,10 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     };
     state.pid = pid;
     state.pid_start_time = process_start_time(pid).unwrap_or(0);
+    // Let the child build its rootfs while we move it into its cgroup: the
+    // first cgroup.procs write of a v1 hierarchy waits for an RCU grace
+    // period (7-15 ms here), which this overlaps with the mount work.
+    ours.send(&Msg::Go)?;
     if let Some(c) = guard.cgroup.as_ref() {
         if cgroup_fd.is_some() {
             c.add_task_v1(Pid::from_raw(pid))?;
@@ -222,7 +226,8 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(|e| Error::Failed(format!("set oom_score_adj {adj}: {e}")))?;
     }
-    ours.send(&Msg::Go)?;
+    // If the child failed meanwhile, its error is waiting in the channel.
+    let _ = ours.send(&Msg::Placed);
 
     loop {
         match ours.recv()? {

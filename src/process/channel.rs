@@ -17,6 +17,8 @@ use super::{Error, Result};
 pub enum Msg {
     /// parent -> child: id maps written, cgroup joined; go on.
     Go,
+    /// parent -> child: you are in your cgroup (and oom_score_adj is set).
+    Placed,
     /// child -> parent: I unshared a user namespace; write my id maps.
     MapIds,
     /// parent -> child: maps written.
@@ -134,12 +136,12 @@ impl Channel {
         Ok(Some((msg, fd)))
     }
 
-    /// Wait for one specific message; anything else is a protocol error,
-    /// and an `Error` message becomes our error.
-    pub fn expect(&self, want: &str) -> Result<Msg> {
+    /// Wait for one specific message (`want` names it for errors); any
+    /// other is a protocol error, and an `Error` message becomes our error.
+    pub fn expect(&self, want: &str, is: impl Fn(&Msg) -> bool) -> Result<Msg> {
         match self.recv()? {
             Some(Msg::Error(e)) => Err(Error::Child(e)),
-            Some(m) if format!("{m:?}").starts_with(want) => Ok(m),
+            Some(m) if is(&m) => Ok(m),
             Some(m) => Err(Error::Protocol(format!("expected {want}, got {m:?}"))),
             None => Err(Error::Protocol(format!(
                 "expected {want}, got end of stream"

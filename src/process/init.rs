@@ -19,13 +19,9 @@ use crate::syscall;
 
 pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     early()?;
-    chan.expect("Go")?;
+    chan.expect("Go", |m| matches!(m, Msg::Go))?;
     if cfg.plan.has_new(LinuxNamespaceType::User) {
         user::become_root()?;
-    }
-    if cfg.plan.has_new(LinuxNamespaceType::Cgroup) {
-        unshare(CloneFlags::CLONE_NEWCGROUP)
-            .map_err(|e| Error::sys("unshare cgroup namespace", e))?;
     }
     set_names(cfg)?;
     if !cfg.keep_keyring {
@@ -41,6 +37,13 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
         no_pivot: cfg.no_pivot,
     };
     rootfs::prepare(&ctx)?;
+    // The cgroup namespace's root is the cgroup we are in when unsharing it:
+    // wait until rt has moved us into the container's.
+    chan.expect("Placed", |m| matches!(m, Msg::Placed))?;
+    if cfg.plan.has_new(LinuxNamespaceType::Cgroup) {
+        unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(|e| Error::sys("unshare cgroup namespace", e))?;
+    }
     let state_json = hook_point(cfg, chan)?;
     hooks::run(cfg.hooks, Kind::CreateContainer, &state_json)?;
     rootfs::finish(&ctx)?;
@@ -130,7 +133,7 @@ fn hook_point(cfg: &InitConfig, chan: &Channel) -> Result<String> {
         return Ok(String::new());
     }
     chan.send(&Msg::Hooks)?;
-    match chan.expect("Continue")? {
+    match chan.expect("Continue", |m| matches!(m, Msg::Continue(_)))? {
         Msg::Continue(state) => Ok(state),
         other => Err(Error::Protocol(format!("expected Continue, got {other:?}"))),
     }

@@ -59,7 +59,7 @@ fn intermediate(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
 
 fn run(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
     super::init::early()?;
-    chan.expect("Go")?;
+    chan.expect("Go", |m| matches!(m, Msg::Go))?;
     let process = cfg.process;
     if process.terminal() == Some(true) {
         console::attach(cfg.console_socket, process, false)?;

@@ -63,7 +63,7 @@ fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<std::convert::Infall
     if plan.has_new(LinuxNamespaceType::User) {
         unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| Error::sys("unshare user namespace", e))?;
         chan.send(&Msg::MapIds)?;
-        chan.expect("Mapped")?;
+        chan.expect("Mapped", |m| matches!(m, Msg::Mapped))?;
     }
     for j in plan
         .joins
