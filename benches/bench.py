@@ -2,7 +2,7 @@
 """rt vs runc vs crun on one busybox bundle, interleaved. See README.md.
 
 Run as root:  benches/bench.py [--runtimes rt,runc,crun] [--rounds 30]
-              [--rt target/release/rt] [--quick] [--json out.json]
+              [--rt target/x86_64-unknown-linux-gnu/release/rt] [--quick] [--json out.json]
 Exit status: 0 when every runtime command succeeded and nothing was left
 behind, 1 otherwise, 130 when interrupted (after cleaning up).
 """
@@ -33,8 +33,8 @@ def parse_args():
     p.add_argument("--runtimes", default="rt,runc,crun",
                    help="comma list; the first is compared with the others")
     p.add_argument("--rounds", type=int, help="timed rounds (default 30, quick 3)")
-    p.add_argument("--rt", help="rt binary (default target/release/rt, "
-                   "built with cargo build --release if missing)")
+    p.add_argument("--rt", help="rt binary (default: what `cargo static` "
+                   "builds, built if missing)")
     p.add_argument("--quick", action="store_true", help="few rounds: smoke test")
     p.add_argument("--json", help="also write raw results to this file")
     p.add_argument("--tput-n", type=int, help="containers per throughput "
@@ -75,15 +75,19 @@ def resolve_binary(name, args):
         if not path:
             raise env.BenchError(f"{name}: not found (run benches/setup.sh)")
         return path
-    path = os.path.abspath(args.rt or os.path.join(REPO, "target/release/rt"))
+    path = os.path.abspath(args.rt or os.path.join(REPO, STATIC_RT))
     if not os.path.exists(path):
         if args.rt:
             raise env.BenchError(f"rt binary {path}: no such file")
-        log(f"building {path} (cargo build --release)")
-        r = subprocess.run(["cargo", "build", "--release"], cwd=REPO)
+        log(f"building {path} (cargo static)")
+        r = subprocess.run(["cargo", "static"], cwd=REPO)
         if r.returncode != 0 or not os.path.exists(path):
-            raise env.BenchError("cargo build --release failed")
+            raise env.BenchError("cargo static failed")
     return path
+
+
+# What `cargo static` (.cargo/config.toml) builds: the release binary.
+STATIC_RT = "target/x86_64-unknown-linux-gnu/release/rt"
 
 
 def log(msg):

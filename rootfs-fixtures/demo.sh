@@ -9,8 +9,8 @@ set -euo pipefail
 
 bash "$REPO_DIR/tests/setup.sh"
 echo "== building rt (release)"
-cargo build --release --quiet --manifest-path "$REPO_DIR/Cargo.toml"
-RT=$REPO_DIR/target/release/rt
+(cd "$REPO_DIR" && cargo static --quiet)
+RT=$REPO_DIR/target/x86_64-unknown-linux-gnu/release/rt
 
 image=$TARGET_DIR/sample-image
 if [ ! -e "$image/index.json" ]; then
