@@ -12,6 +12,7 @@ mod create;
 mod delete;
 mod exec;
 mod features;
+mod image;
 mod kill;
 mod list;
 mod run;
@@ -86,6 +87,8 @@ pub enum Command {
     Resume(unsupported::Args),
     /// Change a running container's resource limits.
     Update(unsupported::Args),
+    /// Work with OCI images: unpack an image layout into a bundle.
+    Image(image::Args),
 }
 
 pub fn parse() -> Cli {
@@ -115,5 +118,6 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Pause(a) => unsupported::run("pause", a),
         Command::Resume(a) => unsupported::run("resume", a),
         Command::Update(a) => unsupported::run("update", a),
+        Command::Image(a) => image::run(g, a),
     }
 }

@@ -1,8 +1,101 @@
 //! OCI image layouts: index, manifests, verified blobs and safe layer
-//! extraction into runtime bundles.
+//! extraction into runtime bundles (`rt image unpack`, `rt run --image`).
+
+mod blob;
+mod cache;
+pub mod config;
+pub mod defaults;
+pub mod digest;
+mod entry;
+mod extract;
+mod fsops;
+mod layout;
+mod media;
+mod pipeline;
+mod progress;
+pub mod reference;
+mod unpack;
+pub mod user;
+mod whiteout;
+
+pub use extract::Limits;
+pub use unpack::{remove_bundle, unpack, Assembly, UnpackOptions, UnpackReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("digest {0:?} is invalid: {1}")]
+    BadDigest(String, String),
+    #[error("{what} digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{what} size mismatch: descriptor says {expected}, blob has {actual}")]
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("blob {0} is missing from the image layout")]
+    MissingBlob(String),
+    #[error("media type {0:?} is not supported")]
+    UnknownMediaType(String),
+    #[error("reference {reference:?} not found in the image index (available: {available})")]
+    RefNotFound {
+        reference: String,
+        available: String,
+    },
+    #[error("no manifest for platform {wanted} (available: {available})")]
+    NoPlatform { wanted: String, available: String },
+    #[error("layer is corrupt: {0}")]
+    Corrupt(String),
+    #[error("limit exceeded: {0}")]
+    Limit(String),
+    #[error("image user: {0}")]
+    User(String),
     #[error("image: {0}")]
     Invalid(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Entry { path: String, source: Box<Error> },
+    #[error("layer extraction stopped")]
+    Stopped,
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Names the layer entry an error happened on.
+    pub fn context(self, path: &str) -> Error {
+        match self {
+            e @ Error::Entry { .. } => e,
+            e => Error::Entry {
+                path: format!("layer entry {path:?}"),
+                source: Box::new(e),
+            },
+        }
+    }
+}
+
+impl Error {
+    /// Names the layer an extraction error belongs to.
+    pub fn context_layer(self, d: &digest::Digest) -> Error {
+        match self {
+            e @ (Error::DigestMismatch { .. } | Error::SizeMismatch { .. }) => e,
+            e => Error::Entry {
+                path: format!("layer {d}"),
+                source: Box::new(e),
+            },
+        }
+    }
 }

@@ -1,0 +1,179 @@
+//! One layer's byte stream: blob file -> digest/size check -> decompression
+//! -> diff_id hash, run on its own thread so decompression overlaps with the
+//! file-system work of extraction. Chunks cross over a bounded channel, so
+//! memory stays small and nothing touches a temporary file.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::blob::{invalid_data, HashingReader, VerifyingReader};
+use super::digest::{Digest, Hasher};
+use super::media::Compression;
+use super::Error;
+
+const CHUNK: usize = 512 << 10;
+
+struct Counting<R> {
+    inner: R,
+    n: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(b)?;
+        self.n.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The consumer side: a `Read` over the chunks the producer sends.
+pub struct Stream {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+    done: bool,
+    handle: Option<JoinHandle<Result<Digest, Error>>>,
+    diff_id: Digest,
+}
+
+impl Read for Stream {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(c)) if c.is_empty() => self.done = true,
+                Ok(Ok(c)) => {
+                    self.cur = c;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Err(invalid_data("layer stream ended early".into()));
+                }
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Stream {
+    /// Drains what the tar reader left (end-of-archive padding), waits for
+    /// the producer, and checks the diff_id. A producer error (bad digest,
+    /// corrupt compression) wins over any symptom the consumer saw.
+    pub fn finish(mut self, consumer: Result<(), Error>) -> Result<(), Error> {
+        if consumer.is_ok() {
+            let mut sink = [0u8; 8192];
+            loop {
+                match self.read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        let handle = self.handle.take();
+        drop(self.rx);
+        let produced = match handle {
+            Some(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("layer reader thread panicked".into()))),
+            None => Err(Error::Invalid("layer reader missing".into())),
+        };
+        let got = match (produced, consumer) {
+            (Err(Error::Stopped), Err(c)) => return Err(c),
+            (Err(p), _) => return Err(p),
+            (Ok(_), Err(c)) => return Err(c),
+            (Ok(g), Ok(())) => g,
+        };
+        if got != self.diff_id {
+            return Err(Error::DigestMismatch {
+                what: "layer diff_id".into(),
+                expected: self.diff_id.to_string(),
+                actual: got.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+pub fn start(
+    file: File,
+    digest: Digest,
+    size: u64,
+    compression: Compression,
+    diff_id: Digest,
+    max_bytes: u64,
+    progress: Arc<AtomicU64>,
+) -> Stream {
+    let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(8);
+    let alg = diff_id.algorithm;
+    let handle = std::thread::spawn(move || -> Result<Digest, Error> {
+        let what = format!("layer {digest}");
+        let counted = Counting {
+            inner: file,
+            n: progress,
+        };
+        let verified = VerifyingReader::new(counted, digest, size, what);
+        let dec: Box<dyn Read> = match compression {
+            Compression::None => Box::new(verified),
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(verified)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::new(verified)
+                    .map_err(|e| Error::io("start zstd decoder", e))?,
+            ),
+        };
+        let mut r = HashingReader {
+            inner: dec,
+            hasher: Hasher::new(alg),
+            seen: 0,
+            limit: max_bytes,
+        };
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let mut n = 0;
+            while n < CHUNK {
+                match r.read(&mut buf[n..]) {
+                    Ok(0) => break,
+                    Ok(k) => n += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let _ = tx.send(Err(io::Error::new(e.kind(), msg.clone())));
+                        return Err(Error::Corrupt(msg));
+                    }
+                }
+            }
+            buf.truncate(n);
+            let last = n == 0;
+            if tx.send(Ok(buf)).is_err() {
+                // The consumer gave up; its error is the one reported.
+                return Err(Error::Stopped);
+            }
+            if last {
+                break;
+            }
+        }
+        Ok(r.hasher.finish())
+    });
+    Stream {
+        rx,
+        cur: Vec::new(),
+        pos: 0,
+        done: false,
+        handle: Some(handle),
+        diff_id,
+    }
+}
