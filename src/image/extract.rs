@@ -2,7 +2,7 @@
 //! image-spec semantics. The `tar` crate only parses; every file-system
 //! change is made here relative to descriptors resolved inside the root.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -49,6 +49,10 @@ pub struct Applier {
     /// Directory metadata is applied last, once no child creation can
     /// change the mtime or be blocked by a read-only mode.
     dirs: Vec<(Vec<u8>, Meta)>,
+    /// Times of lower directories before this layer changed their
+    /// contents, restored at the end (as umoci does) so that adding or
+    /// deleting a child does not make an old directory look new.
+    parent_times: HashMap<Vec<u8>, (libc::timespec, libc::timespec)>,
     pub stats: LayerStats,
 }
 
@@ -60,6 +64,7 @@ impl Applier {
             max_entries: limits.max_entries,
             touched: HashSet::new(),
             dirs: Vec::new(),
+            parent_times: HashMap::new(),
             stats: LayerStats::default(),
         }
     }
@@ -117,6 +122,7 @@ impl Applier {
         let pfd = fsops::mkdir_all_in_root(self.root, parent)
             .map_err(|e| Error::io("create parent directory", e))?;
         let pfd = pfd.as_raw_fd();
+        self.remember_times(parent, pfd);
         let name = fsops::cstr(base).map_err(|e| Error::io("entry name", e))?;
         let existing = fsops::lstat_at(pfd, &name).map_err(|e| Error::io("stat", e))?;
         if ty == EntryType::Link {
@@ -232,6 +238,7 @@ impl Applier {
             }
             Err(e) => return Err(Error::io("open opaque directory", e)),
         };
+        self.remember_times(parent, fd.as_raw_fd());
         self.clear_lower(fd.as_raw_fd(), parent)
     }
 
@@ -267,11 +274,61 @@ impl Applier {
             }
             Err(e) => return Err(Error::io("open whiteout parent", e)),
         };
+        self.remember_times(parent, fd.as_raw_fd());
         let n = fsops::cstr(name).map_err(|e| Error::io("whiteout name", e))?;
         fsops::remove_all_at(fd.as_raw_fd(), &n).map_err(|e| Error::io("apply whiteout", e))
     }
 
+    fn remember_times(&mut self, path: &[u8], fd: RawFd) {
+        if path.is_empty() || self.parent_times.contains_key(path) {
+            return;
+        }
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: fd is a valid directory descriptor; st is filled on success.
+        if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+            return;
+        }
+        // SAFETY: fstat succeeded.
+        let st = unsafe { st.assume_init() };
+        let ts = |s, ns| libc::timespec {
+            tv_sec: s,
+            tv_nsec: ns,
+        };
+        self.parent_times.insert(
+            path.to_vec(),
+            (
+                ts(st.st_atime, st.st_atime_nsec),
+                ts(st.st_mtime, st.st_mtime_nsec),
+            ),
+        );
+    }
+
+    fn restore_parent_times(&mut self) {
+        let explicit: HashSet<&[u8]> = self.dirs.iter().map(|(p, _)| p.as_slice()).collect();
+        let mut v: Vec<_> = self
+            .parent_times
+            .iter()
+            .filter(|(p, _)| !explicit.contains(p.as_slice()))
+            .collect();
+        v.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        for (p, (a, m)) in v {
+            if let Ok(fd) = fsops::open_in_root(self.root, p, libc::O_PATH | libc::O_DIRECTORY) {
+                let ts = [*a, *m];
+                // SAFETY: valid fd, empty path with AT_EMPTY_PATH, two timespecs.
+                unsafe {
+                    libc::utimensat(
+                        fd.as_raw_fd(),
+                        c"".as_ptr(),
+                        ts.as_ptr(),
+                        libc::AT_EMPTY_PATH,
+                    )
+                };
+            }
+        }
+    }
+
     fn finish(&mut self) -> Result<(), Error> {
+        self.restore_parent_times();
         // Deepest first, so a parent's mtime is set after its children's.
         let mut dirs = std::mem::take(&mut self.dirs);
         dirs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
