@@ -140,8 +140,31 @@ impl Layout {
                 available: names.join(", "),
             });
         };
-        let d = pick_platform(&candidates, platform)?;
-        self.follow(d, platform, 0)
+        self.select(&candidates, platform, 0)
+    }
+
+    /// Follows the entry for `platform`; nested indexes that carry no
+    /// platform of their own are searched when no entry matches directly.
+    fn select(
+        &self,
+        c: &[&Descriptor],
+        platform: &Platform,
+        depth: usize,
+    ) -> Result<Resolved, Error> {
+        let err = match pick_platform(c, platform) {
+            Ok(d) => return self.follow(d, platform, depth),
+            Err(e) => e,
+        };
+        for d in c.iter().filter(|d| d.platform.is_none()) {
+            if media::kind(&d.media_type).ok() != Some(Kind::Index) {
+                continue;
+            }
+            match self.follow(d, platform, depth) {
+                Err(Error::NoPlatform { .. }) => {}
+                r => return r,
+            }
+        }
+        Err(err)
     }
 
     fn follow(&self, d: &Descriptor, platform: &Platform, depth: usize) -> Result<Resolved, Error> {
@@ -160,8 +183,7 @@ impl Layout {
                     }
                 }
                 let all: Vec<&Descriptor> = idx.manifests.iter().collect();
-                let next = pick_platform(&all, platform)?;
-                self.follow(next, platform, depth + 1)
+                self.select(&all, platform, depth + 1)
             }
             Kind::Manifest => {
                 let manifest: Manifest = blob::read_json(&self.dir, &digest, d.size, "manifest")?;

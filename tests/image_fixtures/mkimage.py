@@ -334,6 +334,10 @@ def main():
                            "manifests": [subs[0], inner]}, "application/vnd.oci.image.index.v1+json")
         other = lay.image(simple_layers(), a.comp)
         lay.index([tag(outer, "multi"), tag(other, "other")])
+    elif a.case == "shared":
+        base = simple_layers()
+        extra = Tar().file("extra", b"derived").bytes()
+        lay.index([tag(lay.image(base, a.comp), "base"), tag(lay.image(base + [extra], a.comp), "derived")])
     elif a.case == "untagged":
         d = lay.image(simple_layers(), a.comp)
         del d["platform"]
