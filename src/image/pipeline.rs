@@ -109,6 +109,55 @@ impl Stream {
     }
 }
 
+/// Decompresses and hashes into the channel; the final empty chunk (end of
+/// stream) is sent by the caller once the blob digest is known to be good.
+fn pump<R: Read>(
+    verified: &mut R,
+    compression: Compression,
+    alg: super::digest::Algorithm,
+    max_bytes: u64,
+    tx: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> Result<Digest, Error> {
+    let dec: Box<dyn Read + '_> = match compression {
+        Compression::None => Box::new(verified),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(verified)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(verified)
+                .map_err(|e| Error::io("start zstd decoder", e))?,
+        ),
+    };
+    let mut r = HashingReader {
+        inner: dec,
+        hasher: Hasher::new(alg),
+        seen: 0,
+        limit: max_bytes,
+    };
+    loop {
+        let mut buf = vec![0u8; CHUNK];
+        let mut n = 0;
+        while n < CHUNK {
+            match r.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.to_string().contains("beyond the limit") => {
+                    return Err(Error::Limit(e.to_string()))
+                }
+                Err(e) => return Err(Error::Corrupt(e.to_string())),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        if tx.send(Ok(buf)).is_err() {
+            // The consumer gave up; its error is the one reported.
+            return Err(Error::Stopped);
+        }
+    }
+    Ok(r.hasher.finish())
+}
+
 pub fn start(
     file: File,
     digest: Digest,
@@ -126,47 +175,39 @@ pub fn start(
             inner: file,
             n: progress,
         };
-        let verified = VerifyingReader::new(counted, digest, size, what);
-        let dec: Box<dyn Read> = match compression {
-            Compression::None => Box::new(verified),
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(verified)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::new(verified)
-                    .map_err(|e| Error::io("start zstd decoder", e))?,
-            ),
-        };
-        let mut r = HashingReader {
-            inner: dec,
-            hasher: Hasher::new(alg),
-            seen: 0,
-            limit: max_bytes,
-        };
-        loop {
-            let mut buf = vec![0u8; CHUNK];
-            let mut n = 0;
-            while n < CHUNK {
-                match r.read(&mut buf[n..]) {
-                    Ok(0) => break,
-                    Ok(k) => n += k,
+        let mut verified = VerifyingReader::new(counted, digest, size, what);
+        let pumped = pump(&mut verified, compression, alg, max_bytes, &tx);
+        // Read the blob to its end even when decompression failed: a digest
+        // mismatch is the root cause of most corrupt streams, and on success
+        // this is what completes the digest check for every compression.
+        let mut sink = vec![0u8; 64 << 10];
+        let drained = if matches!(pumped, Err(Error::Stopped)) {
+            Ok(())
+        } else {
+            loop {
+                match verified.read(&mut sink) {
+                    Ok(0) => break Ok(()),
+                    Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let msg = e.to_string();
-                        let _ = tx.send(Err(io::Error::new(e.kind(), msg.clone())));
-                        return Err(Error::Corrupt(msg));
-                    }
+                    Err(e) => break Err(e),
                 }
             }
-            buf.truncate(n);
-            let last = n == 0;
-            if tx.send(Ok(buf)).is_err() {
-                // The consumer gave up; its error is the one reported.
-                return Err(Error::Stopped);
+        };
+        let result = match (pumped, drained) {
+            (Err(Error::Stopped), _) => Err(Error::Stopped),
+            (_, Err(e)) => Err(Error::Corrupt(e.to_string())),
+            (r, Ok(())) => r,
+        };
+        match result {
+            Ok(d) => {
+                let _ = tx.send(Ok(Vec::new()));
+                Ok(d)
             }
-            if last {
-                break;
+            Err(e) => {
+                let _ = tx.send(Err(invalid_data(e.to_string())));
+                Err(e)
             }
         }
-        Ok(r.hasher.finish())
     });
     Stream {
         rx,
