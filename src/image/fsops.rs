@@ -41,6 +41,15 @@ pub fn open_in_root(root: RawFd, path: &[u8], flags: i32) -> io::Result<OwnedFd>
 /// Opens a directory inside root, creating missing components (mode 0755) on
 /// the way, the way tar does for entries whose parents were not archived.
 pub fn mkdir_all_in_root(root: RawFd, path: &[u8]) -> io::Result<OwnedFd> {
+    mkdir_all_depth(root, path, 0)
+}
+
+/// Like tar and umoci, a dangling symlink on the way is followed (inside
+/// the root) and its target directory created; `depth` bounds symlink loops.
+fn mkdir_all_depth(root: RawFd, path: &[u8], depth: u32) -> io::Result<OwnedFd> {
+    if depth > 40 {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
     match open_in_root(root, path, libc::O_PATH | libc::O_DIRECTORY) {
         Ok(fd) => return Ok(fd),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
@@ -66,6 +75,16 @@ pub fn mkdir_all_in_root(root: RawFd, path: &[u8]) -> io::Result<OwnedFd> {
                     if e.raw_os_error() != Some(libc::EEXIST) {
                         return Err(e);
                     }
+                    if let Some(target) = readlink_at(cur.as_raw_fd(), &name)? {
+                        let parent = &prefix[..prefix.len() - comp.len()];
+                        let full = if target.starts_with(b"/") {
+                            target
+                        } else {
+                            [parent, &target[..]].concat()
+                        };
+                        let clean = super::whiteout::normalize(&full);
+                        mkdir_all_depth(root, &clean, depth + 1)?;
+                    }
                 }
                 cur = open_in_root(root, &prefix, libc::O_PATH | libc::O_DIRECTORY)?;
             }
@@ -73,6 +92,22 @@ pub fn mkdir_all_in_root(root: RawFd, path: &[u8]) -> io::Result<OwnedFd> {
         }
     }
     Ok(cur)
+}
+
+/// The target of `name` if it is a symlink.
+fn readlink_at(dir: RawFd, name: &CStr) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: buffer is valid for its length.
+    let n = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    buf.truncate(n as usize);
+    Ok(Some(buf))
 }
 
 /// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`; `None` when absent.
