@@ -320,12 +320,33 @@ fn cache_reuses_layers_across_unpacks_and_images() {
             .count(),
         0
     );
-    for b in ["b-1", "b-2", "b-3", "b-4"] {
+    for b in ["b-1", "b-2", "b-3"] {
         ok(&rt(
             &t.path("b-root"),
             &["image", "remove", t.path(b).to_str().unwrap()],
         ));
     }
+    // b-4 still uses the base layer: only the derived one may go.
+    let chains = || {
+        std::fs::read_dir(t.path("b-root/images/chains"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(chains(), 2);
+    let o = rt(&t.path("b-root"), &["image", "prune"]);
+    ok(&o);
+    assert_eq!(last_line(&o), "removed 1 cached layers");
+    assert_eq!(chains(), 1);
+    assert_eq!(
+        std::fs::read(t.path("b-4/rootfs/hello")).unwrap(),
+        b"hello world\n"
+    );
+    ok(&rt(
+        &t.path("b-root"),
+        &["image", "remove", t.path("b-4").to_str().unwrap()],
+    ));
+    ok(&rt(&t.path("b-root"), &["image", "prune"]));
+    assert_eq!(chains(), 0);
     assert!(mounts_under(&t.0).is_empty());
 }
 

@@ -22,6 +22,8 @@ pub enum ImageCommand {
     Unpack(UnpackArgs),
     /// Unmount (if needed) and delete a bundle made by `rt image unpack`.
     Remove(RemoveArgs),
+    /// Delete cached layers that no unpacked bundle uses.
+    Prune,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -70,6 +72,11 @@ pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
         ImageCommand::Unpack(u) => unpack(g, u),
         ImageCommand::Remove(r) => {
             image::remove_bundle(&r.bundle)?;
+            Ok(0)
+        }
+        ImageCommand::Prune => {
+            let n = image::prune_cache(&cache_root(g))?;
+            eprintln!("removed {n} cached layers");
             Ok(0)
         }
     }

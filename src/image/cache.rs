@@ -200,3 +200,33 @@ pub fn copy_root_meta(from: &Path, to: &Path) -> Result<(), Error> {
     )
     .map_err(|e| err(e.into()))
 }
+
+impl Cache {
+    /// Removes cached layers no mounted overlay uses, and leftovers of
+    /// interrupted unpacks. Returns how many entries were removed. Only
+    /// mounts visible in this mount namespace count as users.
+    pub fn prune(&self) -> Result<usize, Error> {
+        let mi = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
+        let mut removed = 0;
+        for sub in ["chains", "tmp"] {
+            let dir = self.root.join(sub);
+            let rd = match fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(format!("read {}", dir.display()), e)),
+            };
+            for ent in rd {
+                let p = ent.map_err(|e| Error::io("read cache", e))?.path();
+                let needle = p.to_string_lossy().to_string();
+                if mi.contains(&format!("{needle}/")) {
+                    continue;
+                }
+                fs::remove_dir_all(&p)
+                    .map_err(|e| Error::io(format!("remove {}", p.display()), e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}

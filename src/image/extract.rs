@@ -138,8 +138,9 @@ impl Applier {
                     entry::replace(pfd, &name, existing.as_ref())?;
                     entry::mkdir(pfd, &name)?;
                 }
-                // Ownership now (children may rely on it in rootless mode
-                // not at all; as root it is harmless), mode and times later.
+                // All of a directory's metadata waits for the end of the
+                // layer: a read-only mode would block its children in
+                // rootless mode, and each child would reset the mtime.
                 self.dirs.push((path.clone(), meta));
                 return Ok(());
             }

@@ -19,7 +19,9 @@ pub mod user;
 mod whiteout;
 
 pub use extract::Limits;
-pub use unpack::{remove_bundle, unpack, Assembly, UnpackOptions, UnpackReport};
+pub use unpack::{
+    prepare_run_bundle, prune_cache, remove_bundle, unpack, Assembly, UnpackOptions, UnpackReport,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -99,3 +101,6 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod extract_tests;

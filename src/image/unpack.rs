@@ -116,6 +116,14 @@ pub fn unpack(
     r
 }
 
+/// Deletes cached layers that no mounted bundle uses any more.
+pub fn prune_cache(cache_root: &Path) -> Result<usize, Error> {
+    if !cache_root.exists() {
+        return Ok(0);
+    }
+    Cache::open(cache_root)?.prune()
+}
+
 /// Unmounts an overlay rootfs (if any) and deletes the bundle.
 pub fn remove_bundle(bundle: &Path) -> Result<(), Error> {
     clear_bundle(bundle)?;
@@ -339,4 +347,38 @@ fn apply_one(
         .unapplied_owners
         .append(&mut applier.stats.unapplied_owners);
     Ok(())
+}
+
+/// What `rt run --image DIR[:REF]` needs: the image unpacked (through the
+/// layer cache) into a fresh bundle under rt's root, named after the
+/// container. Remove it with `remove_bundle` once the container is gone.
+pub fn prepare_run_bundle(
+    rt_root: &Path,
+    image: &str,
+    id: &str,
+    rootless: bool,
+    platform: Option<Platform>,
+) -> Result<(PathBuf, UnpackReport), Error> {
+    let (dir, tag) = super::reference::parse_image_arg(image)?;
+    if id.is_empty() || id.contains('/') || id.starts_with('.') {
+        return Err(Error::Invalid(format!(
+            "container id {id:?} cannot name a bundle"
+        )));
+    }
+    let parent = rt_root.join("image-bundles");
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&parent)
+        .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
+    let bundle = parent.join(id);
+    let opts = UnpackOptions {
+        platform,
+        rootless,
+        cache_root: Some(rt_root.join("images")),
+        progress: true,
+        ..UnpackOptions::default()
+    };
+    let report = unpack(Path::new(&dir), tag.as_deref(), &bundle, &opts)?;
+    Ok((bundle, report))
 }
