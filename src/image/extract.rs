@@ -311,7 +311,7 @@ impl Applier {
             .iter()
             .filter(|(p, _)| !explicit.contains(p.as_slice()))
             .collect();
-        v.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        v.sort_by_key(|e| std::cmp::Reverse(e.0.len()));
         for (p, (a, m)) in v {
             if let Ok(fd) = fsops::open_in_root(self.root, p, libc::O_PATH | libc::O_DIRECTORY) {
                 let ts = [*a, *m];
@@ -332,7 +332,7 @@ impl Applier {
         self.restore_parent_times();
         // Deepest first, so a parent's mtime is set after its children's.
         let mut dirs = std::mem::take(&mut self.dirs);
-        dirs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.0.len()));
         for (path, meta) in dirs {
             let (parent, base) = whiteout::split(&path);
             let r = if base.is_empty() {

@@ -28,7 +28,7 @@ pub enum Assembly {
     Overlay,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct UnpackOptions {
     pub platform: Option<Platform>,
     /// Device nodes become empty files, unappliable ownership is recorded.
@@ -40,19 +40,6 @@ pub struct UnpackOptions {
     pub limits: Limits,
     /// Show a progress line on stderr when it is a terminal.
     pub progress: bool,
-}
-
-impl Default for UnpackOptions {
-    fn default() -> Self {
-        UnpackOptions {
-            platform: None,
-            rootless: false,
-            cache_root: None,
-            assembly: None,
-            limits: Limits::default(),
-            progress: false,
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
