@@ -484,3 +484,29 @@ fn tool_built_images_match_umoci() {
         assert!(!r.contains_key(&b"opt/a/l"[..]));
     }
 }
+
+#[test]
+fn progress_line_on_a_terminal() {
+    if !is_root() {
+        return;
+    }
+    require("script");
+    let t = TempDir::new("progress");
+    let img = t.path("img");
+    mkimage(&img, "big", &[]);
+    // script(1) gives rt a pseudo-terminal as stderr.
+    let cmd = format!(
+        "{RT} --root {} image unpack --flat {} {} 2>&1",
+        t.path("b-root").display(),
+        img.display(),
+        t.path("b-1").display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("unpacking layer 1/1"), "{out}");
+    assert!(out.contains("MB"), "{out}");
+}

@@ -347,6 +347,9 @@ def main():
         for i in range(a.entries):
             t.file("f%d" % i, b"")
         lay.index([tag(lay.image([t.bytes()], a.comp), "latest")])
+    elif a.case == "big":
+        t = Tar().file("random", os.urandom(6 << 20)).bytes()
+        lay.index([tag(lay.image([t], a.comp), "latest")])
     elif a.case == "bomb":
         t = Tar().file("zeros", b"\0" * (16 << 20)).bytes()
         lay.index([tag(lay.image([t], a.comp), "latest")])
