@@ -30,28 +30,32 @@ size=$(du -sh "$img" | cut -f1)
 files=$(tar -tzf "$(ls -S "$img"/blobs/sha256/* | head -1)" | wc -l)
 echo "image: $size compressed, $files entries in the big layer"
 
-now() { date +%s.%N; }
+# Each measurement: wall seconds and CPU seconds (user+sys). The variants
+# are interleaved run by run so background load hits them alike.
+measure() { /usr/bin/time -f "%e %U %S" -o "$W/t" "$@" >/dev/null 2>&1; awk '{printf "%s %.3f\n", $1, $2+$3}' "$W/t"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 
 # Warm the page cache with the blobs, as all runs would see them.
 cat "$img"/blobs/sha256/* > /dev/null
-
-t_umoci=$(for i in $(seq "$RUNS"); do
-    s=$(now); umoci unpack --image "$img:latest" "$W/u$i" >/dev/null; e=$(now)
-    echo "$e - $s" | bc; rm -rf "$W/u$i"; done | median)
-t_first=$(for i in $(seq "$RUNS"); do
-    rm -rf "$W/root$i"
-    s=$(now); "$RT" --root "$W/root$i" image unpack -q "$img:latest" "$W/f$i"; e=$(now)
-    echo "$e - $s" | bc; done | median)
-t_again=$(for i in $(seq "$RUNS"); do
-    s=$(now); "$RT" --root "$W/root1" image unpack -q "$img:latest" "$W/r$i"; e=$(now)
-    echo "$e - $s" | bc; done | median)
-t_flat=$(for i in $(seq "$RUNS"); do
-    s=$(now); "$RT" --root "$W/root1" image unpack -q --flat "$img:latest" "$W/x$i"; e=$(now)
-    echo "$e - $s" | bc; rm -rf "$W/x$i"; done | median)
-
-printf '%-34s %8.3f s\n' "umoci unpack" "$t_umoci"
-printf '%-34s %8.3f s  (%.1fx faster)\n' "rt image unpack (first, overlay)" "$t_first" "$(echo "$t_umoci / $t_first" | bc -l)"
-printf '%-34s %8.3f s  (%.1fx faster)\n' "rt image unpack (cached)" "$t_again" "$(echo "$t_umoci / $t_again" | bc -l)"
-printf '%-34s %8.3f s  (%.1fx faster)\n' "rt image unpack --flat" "$t_flat" "$(echo "$t_umoci / $t_flat" | bc -l)"
+: > "$W/umoci"; : > "$W/first"; : > "$W/again"; : > "$W/flat"
+for i in $(seq "$RUNS"); do
+    measure umoci unpack --image "$img:latest" "$W/u$i" >> "$W/umoci"; rm -rf "$W/u$i"
+    measure "$RT" --root "$W/root$i" image unpack -q "$img:latest" "$W/f$i" >> "$W/first"
+    measure "$RT" --root "$W/root1" image unpack -q "$img:latest" "$W/r$i" >> "$W/again"
+    measure "$RT" --root "$W/root1" image unpack -q --flat "$img:latest" "$W/x$i" >> "$W/flat"; rm -rf "$W/x$i"
+done
+col() { cut -d' ' -f"$2" "$W/$1" | median; }
+base=$(col umoci 1); basecpu=$(col umoci 2)
+printf '%-34s %9s %9s\n' "" "wall s" "cpu s"
+for v in umoci first again flat; do
+    case $v in
+        umoci) name="umoci unpack";;
+        first) name="rt image unpack (first, overlay)";;
+        again) name="rt image unpack (cached)";;
+        flat) name="rt image unpack --flat";;
+    esac
+    w=$(col $v 1); c=$(col $v 2)
+    printf '%-34s %9.3f %9.3f   wall %6.1fx  cpu %6.1fx\n' "$name" "$w" "$c" \
+        "$(echo "$base / ($w + 0.0001)" | bc -l)" "$(echo "$basecpu / ($c + 0.0001)" | bc -l)"
+done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
