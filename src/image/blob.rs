@@ -144,27 +144,3 @@ impl<R: Read> Read for VerifyingReader<R> {
         Ok(0)
     }
 }
-
-/// Like `VerifyingReader` but for a stream whose digest is known and whose
-/// size is not (a layer's uncompressed stream against its diff_id).
-pub struct HashingReader<R> {
-    pub inner: R,
-    pub hasher: Hasher,
-    pub seen: u64,
-    pub limit: u64,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.seen += n as u64;
-        if self.seen > self.limit {
-            return Err(invalid_data(format!(
-                "layer expands beyond the limit of {} bytes",
-                self.limit
-            )));
-        }
-        Ok(n)
-    }
-}

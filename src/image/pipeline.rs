@@ -1,16 +1,17 @@
 //! One layer's byte stream: blob file -> digest/size check -> decompression
-//! -> diff_id hash, run on its own thread so decompression overlaps with the
-//! file-system work of extraction. Chunks cross over a bounded channel, so
-//! memory stays small and nothing touches a temporary file.
+//! on a thread of its own, then over a bounded channel to the extracting
+//! thread, which also hashes the uncompressed bytes for the diff_id. The
+//! two hashes sit on different threads so neither side is the only
+//! bottleneck; memory stays small and nothing touches a temporary file.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::blob::{invalid_data, HashingReader, VerifyingReader};
+use super::blob::{invalid_data, VerifyingReader};
 use super::digest::{Digest, Hasher};
 use super::media::Compression;
 use super::Error;
@@ -36,8 +37,11 @@ pub struct Stream {
     cur: Vec<u8>,
     pos: usize,
     done: bool,
-    handle: Option<JoinHandle<Result<Digest, Error>>>,
+    handle: Option<JoinHandle<Result<(), Error>>>,
     diff_id: Digest,
+    hasher: Option<Hasher>,
+    seen: u64,
+    limit: u64,
 }
 
 impl Read for Stream {
@@ -65,38 +69,56 @@ impl Read for Stream {
         let n = out.len().min(self.cur.len() - self.pos);
         out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
         self.pos += n;
+        self.seen += n as u64;
+        if self.seen > self.limit {
+            self.done = true;
+            return Err(invalid_data(self.limit_message()));
+        }
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&out[..n]);
+        }
         Ok(n)
     }
 }
 
 impl Stream {
+    fn limit_message(&self) -> String {
+        format!("layer expands beyond {} bytes", self.limit)
+    }
+
     /// Drains what the tar reader left (end-of-archive padding), waits for
     /// the producer, and checks the diff_id. A producer error (bad digest,
     /// corrupt compression) wins over any symptom the consumer saw.
     pub fn finish(mut self, consumer: Result<(), Error>) -> Result<(), Error> {
         if consumer.is_ok() {
-            let mut sink = [0u8; 8192];
-            loop {
-                match self.read(&mut sink) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(_) => break,
+            let mut sink = vec![0u8; 64 << 10];
+            while let Ok(n) = self.read(&mut sink) {
+                if n == 0 {
+                    break;
                 }
             }
         }
+        let over = self.seen > self.limit;
         let handle = self.handle.take();
-        drop(self.rx);
+        drop(std::mem::replace(&mut self.rx, sync_channel(0).1));
         let produced = match handle {
             Some(h) => h
                 .join()
                 .unwrap_or_else(|_| Err(Error::Invalid("layer reader thread panicked".into()))),
             None => Err(Error::Invalid("layer reader missing".into())),
         };
-        let got = match (produced, consumer) {
+        if over {
+            return Err(Error::Limit(self.limit_message()));
+        }
+        match (produced, consumer) {
             (Err(Error::Stopped), Err(c)) => return Err(c),
             (Err(p), _) => return Err(p),
-            (Ok(_), Err(c)) => return Err(c),
-            (Ok(g), Ok(())) => g,
+            (Ok(()), Err(c)) => return Err(c),
+            (Ok(()), Ok(())) => {}
+        }
+        let got = match self.hasher.take() {
+            Some(h) => h.finish(),
+            None => return Err(Error::Invalid("layer hash missing".into())),
         };
         if got != self.diff_id {
             return Err(Error::DigestMismatch {
@@ -109,16 +131,13 @@ impl Stream {
     }
 }
 
-/// Decompresses and hashes into the channel; the final empty chunk (end of
-/// stream) is sent by the caller once the blob digest is known to be good.
+/// Decompresses into the channel until the end of the compressed stream.
 fn pump<R: Read>(
     verified: &mut R,
     compression: Compression,
-    alg: super::digest::Algorithm,
-    max_bytes: u64,
-    tx: &std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
-) -> Result<Digest, Error> {
-    let dec: Box<dyn Read + '_> = match compression {
+    tx: &SyncSender<io::Result<Vec<u8>>>,
+) -> Result<(), Error> {
+    let mut dec: Box<dyn Read + '_> = match compression {
         Compression::None => Box::new(verified),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(verified)),
         Compression::Zstd => Box::new(
@@ -126,28 +145,19 @@ fn pump<R: Read>(
                 .map_err(|e| Error::io("start zstd decoder", e))?,
         ),
     };
-    let mut r = HashingReader {
-        inner: dec,
-        hasher: Hasher::new(alg),
-        seen: 0,
-        limit: max_bytes,
-    };
     loop {
         let mut buf = vec![0u8; CHUNK];
         let mut n = 0;
         while n < CHUNK {
-            match r.read(&mut buf[n..]) {
+            match dec.read(&mut buf[n..]) {
                 Ok(0) => break,
                 Ok(k) => n += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.to_string().contains("beyond the limit") => {
-                    return Err(Error::Limit(e.to_string()))
-                }
                 Err(e) => return Err(Error::Corrupt(e.to_string())),
             }
         }
         if n == 0 {
-            break;
+            return Ok(());
         }
         buf.truncate(n);
         if tx.send(Ok(buf)).is_err() {
@@ -155,35 +165,34 @@ fn pump<R: Read>(
             return Err(Error::Stopped);
         }
     }
-    Ok(r.hasher.finish())
 }
 
-pub fn start(
-    file: File,
-    digest: Digest,
-    size: u64,
-    compression: Compression,
-    diff_id: Digest,
-    max_bytes: u64,
-    progress: Arc<AtomicU64>,
-) -> Stream {
+pub struct LayerSource {
+    pub digest: Digest,
+    pub size: u64,
+    pub compression: Compression,
+    pub diff_id: Digest,
+}
+
+pub fn start(file: File, l: LayerSource, max_bytes: u64, progress: Arc<AtomicU64>) -> Stream {
     let (tx, rx) = sync_channel::<io::Result<Vec<u8>>>(8);
-    let alg = diff_id.algorithm;
-    let handle = std::thread::spawn(move || -> Result<Digest, Error> {
+    let alg = l.diff_id.algorithm;
+    let (digest, size, compression) = (l.digest, l.size, l.compression);
+    let handle = std::thread::spawn(move || -> Result<(), Error> {
         let what = format!("layer {digest}");
         let counted = Counting {
             inner: file,
             n: progress,
         };
         let mut verified = VerifyingReader::new(counted, digest, size, what);
-        let pumped = pump(&mut verified, compression, alg, max_bytes, &tx);
+        let pumped = pump(&mut verified, compression, &tx);
         // Read the blob to its end even when decompression failed: a digest
         // mismatch is the root cause of most corrupt streams, and on success
         // this is what completes the digest check for every compression.
-        let mut sink = vec![0u8; 64 << 10];
         let drained = if matches!(pumped, Err(Error::Stopped)) {
             Ok(())
         } else {
+            let mut sink = vec![0u8; 64 << 10];
             loop {
                 match verified.read(&mut sink) {
                     Ok(0) => break Ok(()),
@@ -198,16 +207,12 @@ pub fn start(
             (_, Err(e)) => Err(Error::Corrupt(e.to_string())),
             (r, Ok(())) => r,
         };
-        match result {
-            Ok(d) => {
-                let _ = tx.send(Ok(Vec::new()));
-                Ok(d)
-            }
-            Err(e) => {
-                let _ = tx.send(Err(invalid_data(e.to_string())));
-                Err(e)
-            }
+        // The end-of-stream marker goes out only once the blob is verified.
+        match &result {
+            Ok(()) => drop(tx.send(Ok(Vec::new()))),
+            Err(e) => drop(tx.send(Err(invalid_data(e.to_string())))),
         }
+        result
     });
     Stream {
         rx,
@@ -215,6 +220,9 @@ pub fn start(
         pos: 0,
         done: false,
         handle: Some(handle),
-        diff_id,
+        diff_id: l.diff_id,
+        hasher: Some(Hasher::new(alg)),
+        seen: 0,
+        limit: max_bytes,
     }
 }

@@ -315,15 +315,13 @@ fn apply_one(
     let file = blob::open_blob(&layout.dir, &l.digest)?;
     let counter = Arc::new(AtomicU64::new(0));
     progress.watch(counter.clone());
-    let mut stream = pipeline::start(
-        file,
-        l.digest.clone(),
-        l.size,
-        l.compression,
-        l.diff_id.clone(),
-        opts.limits.max_bytes,
-        counter.clone(),
-    );
+    let src = pipeline::LayerSource {
+        digest: l.digest.clone(),
+        size: l.size,
+        compression: l.compression,
+        diff_id: l.diff_id.clone(),
+    };
+    let mut stream = pipeline::start(file, src, opts.limits.max_bytes, counter.clone());
     let mut applier = Applier::new(root, opts.rootless, &opts.limits);
     let r = applier.apply(&mut stream);
     stream.finish(r).map_err(|e| e.context_layer(&l.digest))?;
