@@ -32,7 +32,15 @@ echo "image: $size compressed, $files entries in the big layer"
 
 # Each measurement: wall seconds and CPU seconds (user+sys). The variants
 # are interleaved run by run so background load hits them alike.
-measure() { /usr/bin/time -f "%e %U %S" -o "$W/t" "$@" >/dev/null 2>&1; awk '{printf "%s %.3f\n", $1, $2+$3}' "$W/t"; }
+# Dirty pages from the previous run are flushed first (not timed), so one
+# run's writeback does not throttle the next.
+measure() {
+    sync
+    s=$(date +%s%N)
+    /usr/bin/time -f "%U %S" -o "$W/t" "$@" >/dev/null 2>&1
+    e=$(date +%s%N)
+    awk -v w="$(( (e - s) / 1000 ))" '{printf "%.4f %.3f\n", w / 1e6, $1 + $2}' "$W/t"
+}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # Warm the page cache with the blobs, as all runs would see them.
@@ -55,7 +63,7 @@ for v in umoci first again flat; do
         flat) name="rt image unpack --flat";;
     esac
     w=$(col $v 1); c=$(col $v 2)
-    printf '%-34s %9.3f %9.3f   wall %6.1fx  cpu %6.1fx\n' "$name" "$w" "$c" \
-        "$(echo "$base / ($w + 0.0001)" | bc -l)" "$(echo "$basecpu / ($c + 0.0001)" | bc -l)"
+    printf '%-34s %9.4f %9.3f   wall %7.1fx  cpu %7.1fx\n' "$name" "$w" "$c" \
+        "$(echo "$base / $w" | bc -l)" "$(echo "$basecpu / ($c + 0.005)" | bc -l)"
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
