@@ -1,5 +1,20 @@
 //! OCI image layouts: index, manifests, verified blobs and safe layer
 //! extraction into runtime bundles (`rt image unpack`, `rt run --image`).
+//!
+//! Flow: `layout` resolves a reference (through nested indexes, by
+//! platform) to a manifest; `blob` reads JSON blobs only after checking
+//! size and digest; each layer is streamed by `pipeline` (blob digest and
+//! decompression on one thread, diff_id hash and extraction on the other)
+//! into `extract`, which applies tar entries with image-spec semantics using
+//! only descriptors resolved by `openat2(RESOLVE_IN_ROOT)` (`fsops`).
+//!
+//! Assembly: as root, layers go into a cache under `<rt root>/images`,
+//! keyed by ChainID, each extracted through an overlay of its parents so
+//! the result is identical to flat extraction; a bundle's rootfs is then one
+//! overlay mount (a repeated unpack costs milliseconds). `--flat` (and
+//! rootless mode) writes a plain directory instead, like umoci. The only
+//! observable difference: with overlay, a hardlink to a file from a lower
+//! layer is a separate inode once a third layer links it again.
 
 mod blob;
 mod cache;
