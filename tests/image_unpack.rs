@@ -415,6 +415,8 @@ fn rootless_unpack_records_ownership_and_fakes_devices() {
         &[0x08, 0xd2, 0x09, 0x10, 0xae, 0x2c]
     );
     assert_eq!(n("setuid").mode, 0o6755);
+    assert_eq!(n("ro_dir").mode, 0o555);
+    assert!(s.contains_key(&b"ro_dir/b"[..]));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("could not set owner of owned to 1234:5678"),

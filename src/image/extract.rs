@@ -53,6 +53,9 @@ pub struct Applier {
     /// contents, restored at the end (as umoci does) so that adding or
     /// deleting a child does not make an old directory look new.
     parent_times: HashMap<Vec<u8>, (libc::timespec, libc::timespec)>,
+    /// Rootless only: directories made owner-writable for the duration of
+    /// the layer, with their real mode.
+    opened_up: Vec<(Vec<u8>, u32)>,
     pub stats: LayerStats,
 }
 
@@ -65,6 +68,7 @@ impl Applier {
             touched: HashSet::new(),
             dirs: Vec::new(),
             parent_times: HashMap::new(),
+            opened_up: Vec::new(),
             stats: LayerStats::default(),
         }
     }
@@ -123,6 +127,7 @@ impl Applier {
             .map_err(|e| Error::io("create parent directory", e))?;
         let pfd = pfd.as_raw_fd();
         self.remember_times(parent, pfd);
+        self.open_up(parent, pfd);
         let name = fsops::cstr(base).map_err(|e| Error::io("entry name", e))?;
         let existing = fsops::lstat_at(pfd, &name).map_err(|e| Error::io("stat", e))?;
         if ty == EntryType::Link {
@@ -240,6 +245,7 @@ impl Applier {
             Err(e) => return Err(Error::io("open opaque directory", e)),
         };
         self.remember_times(parent, fd.as_raw_fd());
+        self.open_up(parent, fd.as_raw_fd());
         self.clear_lower(fd.as_raw_fd(), parent)
     }
 
@@ -276,6 +282,7 @@ impl Applier {
             Err(e) => return Err(Error::io("open whiteout parent", e)),
         };
         self.remember_times(parent, fd.as_raw_fd());
+        self.open_up(parent, fd.as_raw_fd());
         let n = fsops::cstr(name).map_err(|e| Error::io("whiteout name", e))?;
         fsops::remove_all_at(fd.as_raw_fd(), &n).map_err(|e| Error::io("apply whiteout", e))
     }
@@ -304,6 +311,48 @@ impl Applier {
         );
     }
 
+    /// Without CAP_DAC_OVERRIDE a lower layer's read-only directory (0555
+    /// is common) would refuse new entries; umoci opens such directories
+    /// up for the owner while it works and restores the mode afterwards.
+    fn open_up(&mut self, path: &[u8], fd: RawFd) {
+        if !self.rootless || self.opened_up.iter().any(|(p, _)| p == path) {
+            return;
+        }
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: valid fd; st is filled on success.
+        if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+            return;
+        }
+        // SAFETY: fstat succeeded.
+        let st = unsafe { st.assume_init() };
+        let mode = st.st_mode & 0o7777;
+        if mode & 0o700 == 0o700 || st.st_uid != nix::unistd::geteuid().as_raw() {
+            return;
+        }
+        let Ok(p) = fsops::fd_path(fd, b"") else {
+            return;
+        };
+        // SAFETY: p names the directory this descriptor holds.
+        if unsafe { libc::chmod(p.as_ptr(), mode | 0o700) } == 0 {
+            self.opened_up.push((path.to_vec(), mode));
+        }
+    }
+
+    fn restore_modes(&mut self) {
+        let explicit: HashSet<&[u8]> = self.dirs.iter().map(|(p, _)| p.as_slice()).collect();
+        for (p, mode) in std::mem::take(&mut self.opened_up).into_iter().rev() {
+            if explicit.contains(p.as_slice()) {
+                continue;
+            }
+            if let Ok(fd) = fsops::open_in_root(self.root, &p, libc::O_PATH | libc::O_DIRECTORY) {
+                if let Ok(c) = fsops::fd_path(fd.as_raw_fd(), b"") {
+                    // SAFETY: c names the directory this descriptor holds.
+                    unsafe { libc::chmod(c.as_ptr(), mode) };
+                }
+            }
+        }
+    }
+
     fn restore_parent_times(&mut self) {
         let explicit: HashSet<&[u8]> = self.dirs.iter().map(|(p, _)| p.as_slice()).collect();
         let mut v: Vec<_> = self
@@ -329,6 +378,7 @@ impl Applier {
     }
 
     fn finish(&mut self) -> Result<(), Error> {
+        self.restore_modes();
         self.restore_parent_times();
         // Deepest first, so a parent's mtime is set after its children's.
         let mut dirs = std::mem::take(&mut self.dirs);

@@ -12,9 +12,10 @@
 //! keyed by ChainID, each extracted through an overlay of its parents so
 //! the result is identical to flat extraction; a bundle's rootfs is then one
 //! overlay mount (a repeated unpack costs milliseconds). `--flat` (and
-//! rootless mode) writes a plain directory instead, like umoci. The only
-//! observable difference: with overlay, a hardlink to a file from a lower
-//! layer is a separate inode once a third layer links it again.
+//! rootless mode) writes a plain directory instead, like umoci. What
+//! differs with overlay: directories report one link, and a hardlink to a
+//! file from a lower layer is a separate inode once a third layer links it
+//! again (content and metadata are the same).
 
 mod blob;
 mod cache;
