@@ -19,6 +19,8 @@ wanted=(
   "iproute2:/usr/sbin/ip"
   "jq:/usr/bin/jq"
   "binutils:/usr/bin/strip"
+  "zstd:/usr/bin/zstd"
+  "bsdutils:/usr/bin/script"
 )
 
 missing=()

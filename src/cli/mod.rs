@@ -13,6 +13,7 @@ mod delete;
 mod events;
 mod exec;
 mod features;
+mod image;
 mod kill;
 mod list;
 mod pause;
@@ -90,6 +91,8 @@ pub enum Command {
     Resume(resume::Args),
     /// Change a running container's resource limits.
     Update(update::Args),
+    /// Work with OCI images: unpack an image layout into a bundle.
+    Image(image::Args),
 }
 
 /// rt runs containers as root only for now: say so instead of failing
@@ -171,5 +174,6 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Pause(a) => pause::run(g, a),
         Command::Resume(a) => resume::run(g, a),
         Command::Update(a) => update::run(g, a),
+        Command::Image(a) => image::run(g, a),
     }
 }

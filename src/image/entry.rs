@@ -1,0 +1,304 @@
+//! Creating one tar entry and applying its metadata, all relative to an
+//! already-resolved parent directory descriptor with `*at()` calls that do
+//! not follow the final component.
+
+use std::ffi::{CStr, CString};
+use std::io::{Read, Write};
+use std::os::fd::RawFd;
+use std::os::unix::fs::FileExt;
+
+use tar::EntryType;
+
+use super::fsops;
+use super::Error;
+
+#[derive(Debug, Clone)]
+pub struct Meta {
+    pub uid: u64,
+    pub gid: u64,
+    pub mode: u32,
+    pub mtime: (i64, i64),
+    pub atime: (i64, i64),
+    pub xattrs: Vec<(CString, Vec<u8>)>,
+}
+
+fn parse_time(v: &[u8]) -> Option<(i64, i64)> {
+    let s = std::str::from_utf8(v).ok()?;
+    let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
+    let sec: i64 = sec.parse().ok()?;
+    let mut nsec: i64 = 0;
+    for (i, c) in frac.bytes().take(9).enumerate() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        nsec += (c - b'0') as i64 * 10i64.pow(8 - i as u32);
+    }
+    if sec < 0 && nsec > 0 {
+        return Some((sec - 1, 1_000_000_000 - nsec));
+    }
+    Some((sec, nsec))
+}
+
+impl Meta {
+    /// Numeric ids from the header (or PAX records) win; user and group
+    /// names in the archive are ignored, as the image spec asks.
+    pub fn from_entry<R: Read>(e: &mut tar::Entry<R>) -> Result<Meta, Error> {
+        let h = e.header();
+        let bad = |what: &str| Error::Invalid(format!("tar header has an invalid {what}"));
+        let mut m = Meta {
+            uid: h.uid().map_err(|_| bad("uid"))?,
+            gid: h.gid().map_err(|_| bad("gid"))?,
+            mode: h.mode().map_err(|_| bad("mode"))? & 0o7777,
+            mtime: (h.mtime().map_err(|_| bad("mtime"))? as i64, 0),
+            atime: (0, 0),
+            xattrs: Vec::new(),
+        };
+        m.atime = m.mtime;
+        let mut atime = None;
+        if let Some(exts) = e
+            .pax_extensions()
+            .map_err(|e| Error::io("read pax header", e))?
+        {
+            for ext in exts {
+                let ext = ext.map_err(|e| Error::io("read pax record", e))?;
+                let k = ext.key_bytes();
+                let v = ext.value_bytes();
+                let num = || {
+                    std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|s| s.parse::<u64>().ok())
+                };
+                match k {
+                    b"uid" => m.uid = num().ok_or_else(|| bad("pax uid"))?,
+                    b"gid" => m.gid = num().ok_or_else(|| bad("pax gid"))?,
+                    b"mtime" => m.mtime = parse_time(v).ok_or_else(|| bad("pax mtime"))?,
+                    b"atime" => atime = parse_time(v),
+                    _ => {
+                        if let Some(name) = k.strip_prefix(b"SCHILY.xattr.") {
+                            if let Ok(c) = CString::new(name) {
+                                m.xattrs.push((c, v.to_vec()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        m.atime = atime.unwrap_or(m.mtime);
+        Ok(m)
+    }
+}
+
+/// Removes whatever is at `name` so another entry type can take its place.
+pub fn replace(pfd: RawFd, name: &CStr, existing: Option<&libc::stat>) -> Result<(), Error> {
+    if existing.is_none() {
+        return Ok(());
+    }
+    fsops::remove_all_at(pfd, name).map_err(|e| Error::io("replace existing entry", e))
+}
+
+pub fn mkdir(pfd: RawFd, name: &CStr) -> Result<(), Error> {
+    // SAFETY: valid fd and name.
+    fsops::check(unsafe { libc::mkdirat(pfd, name.as_ptr(), 0o700) })
+        .map_err(|e| Error::io("create directory", e))
+}
+
+pub fn symlink(pfd: RawFd, name: &CStr, target: &[u8]) -> Result<(), Error> {
+    let t = fsops::cstr(target).map_err(|e| Error::io("symlink target", e))?;
+    // SAFETY: valid fd and names.
+    fsops::check(unsafe { libc::symlinkat(t.as_ptr(), pfd, name.as_ptr()) })
+        .map_err(|e| Error::io("create symlink", e))
+}
+
+/// Device nodes need privilege; without it (rootless) they become empty
+/// regular files, as umoci does, so the tree is still complete.
+pub fn mknod(
+    pfd: RawFd,
+    name: &CStr,
+    ty: EntryType,
+    dev: (u32, u32),
+    rootless: bool,
+) -> Result<(), Error> {
+    let kind = match ty {
+        EntryType::Char => libc::S_IFCHR,
+        EntryType::Block => libc::S_IFBLK,
+        _ => libc::S_IFIFO,
+    };
+    if rootless && kind != libc::S_IFIFO {
+        let fd = fsops::openat(
+            pfd,
+            name,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+        )
+        .map_err(|e| Error::io("create device placeholder", e))?;
+        drop(fd);
+        return Ok(());
+    }
+    let rdev = libc::makedev(dev.0, dev.1);
+    // SAFETY: valid fd and name.
+    fsops::check(unsafe { libc::mknodat(pfd, name.as_ptr(), kind | 0o600, rdev) })
+        .map_err(|e| Error::io("create device node", e))
+}
+
+thread_local! {
+    static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 << 10]);
+}
+
+/// Writes a regular file's content. For GNU sparse entries, blocks of zeros
+/// are skipped so the holes survive.
+pub fn write_file<R: Read>(
+    pfd: RawFd,
+    name: &CStr,
+    src: &mut R,
+    sparse: bool,
+) -> Result<u64, Error> {
+    let fd = fsops::openat(
+        pfd,
+        name,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+    )
+    .map_err(|e| Error::io("create file", e))?;
+    let mut f = std::fs::File::from(fd);
+    let werr = |e| Error::io("write file", e);
+    BUF.with(|b| {
+        let mut buf = b.borrow_mut();
+        let mut off: u64 = 0;
+        loop {
+            let n = src.read(&mut buf).map_err(|e| Error::io("read layer", e))?;
+            if n == 0 {
+                break;
+            }
+            if !sparse {
+                f.write_all(&buf[..n]).map_err(werr)?;
+            } else {
+                for chunk in buf[..n].chunks(4096) {
+                    if chunk.iter().any(|b| *b != 0) {
+                        f.write_all_at(chunk, off).map_err(werr)?;
+                    }
+                    off += chunk.len() as u64;
+                }
+                continue;
+            }
+            off += n as u64;
+        }
+        if sparse {
+            f.set_len(off).map_err(werr)?;
+        }
+        Ok(off)
+    })
+}
+
+/// Owner, mode, xattrs and times, in that order: chown clears setuid bits and
+/// security.capability, so those come after it. Returns the ownership that
+/// could not be applied in rootless mode.
+pub fn apply_meta(
+    pfd: RawFd,
+    name: &CStr,
+    m: &Meta,
+    is_symlink: bool,
+    rootless: bool,
+) -> Result<Option<(u64, u64)>, Error> {
+    let mut unapplied = None;
+    let (uid, gid) = (
+        u32::try_from(m.uid).map_err(|_| Error::Invalid(format!("uid {} out of range", m.uid)))?,
+        u32::try_from(m.gid).map_err(|_| Error::Invalid(format!("gid {} out of range", m.gid)))?,
+    );
+    // SAFETY: valid fd and name; AT_SYMLINK_NOFOLLOW keeps it on the entry.
+    let r = unsafe { libc::fchownat(pfd, name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) };
+    if let Err(e) = fsops::check(r) {
+        if !(rootless && matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EINVAL))) {
+            return Err(Error::io(format!("chown to {uid}:{gid}"), e));
+        }
+        unapplied = Some((m.uid, m.gid));
+        if !is_symlink {
+            record_rootless_owner(pfd, name, uid, gid);
+        }
+    }
+    if !is_symlink {
+        // SAFETY: valid fd and name; the entry was just created by us and is
+        // not a symlink, so following it is not possible.
+        let r = unsafe { libc::fchmodat(pfd, name.as_ptr(), m.mode, 0) };
+        fsops::check(r).map_err(|e| Error::io("chmod", e))?;
+    }
+    if !m.xattrs.is_empty() {
+        let p = fsops::fd_path(pfd, name.to_bytes()).map_err(|e| Error::io("xattr path", e))?;
+        for (k, v) in &m.xattrs {
+            if k.to_bytes().starts_with(b"trusted.overlay.") {
+                continue;
+            }
+            // SAFETY: valid C strings and buffer.
+            let r =
+                unsafe { libc::lsetxattr(p.as_ptr(), k.as_ptr(), v.as_ptr().cast(), v.len(), 0) };
+            if let Err(e) = fsops::check(r) {
+                let ignorable = e.raw_os_error() == Some(libc::ENOTSUP)
+                    || (rootless && e.raw_os_error() == Some(libc::EPERM))
+                    || (is_symlink && e.raw_os_error() == Some(libc::EPERM));
+                if !ignorable {
+                    return Err(Error::io(format!("set xattr {}", k.to_string_lossy()), e));
+                }
+            }
+        }
+    }
+    let ts = [
+        libc::timespec {
+            tv_sec: m.atime.0,
+            tv_nsec: m.atime.1,
+        },
+        libc::timespec {
+            tv_sec: m.mtime.0,
+            tv_nsec: m.mtime.1,
+        },
+    ];
+    // SAFETY: valid fd, name and two timespecs.
+    let r = unsafe { libc::utimensat(pfd, name.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+    fsops::check(r).map_err(|e| Error::io("set times", e))?;
+    Ok(unapplied)
+}
+
+/// umoci's convention for ownership a rootless unpack cannot apply: the
+/// `user.rootlesscontainers` xattr holding a protobuf `Resource{uid, gid}`.
+fn record_rootless_owner(pfd: RawFd, name: &CStr, uid: u32, gid: u32) {
+    fn varint(out: &mut Vec<u8>, mut v: u32) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut pb = Vec::new();
+    if uid != 0 {
+        pb.push(0x08);
+        varint(&mut pb, uid);
+    }
+    if gid != 0 {
+        pb.push(0x10);
+        varint(&mut pb, gid);
+    }
+    let Ok(p) = fsops::fd_path(pfd, name.to_bytes()) else {
+        return;
+    };
+    // Best effort: the ownership is also in the unpack report.
+    // SAFETY: valid C strings and buffer.
+    unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            c"user.rootlesscontainers".as_ptr(),
+            pb.as_ptr().cast(),
+            pb.len(),
+            0,
+        )
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn pax_times() {
+        assert_eq!(parse_time(b"1700000000"), Some((1700000000, 0)));
+        assert_eq!(parse_time(b"1700000000.5"), Some((1700000000, 500_000_000)));
+        assert_eq!(parse_time(b"1.123456789123"), Some((1, 123_456_789)));
+        assert_eq!(parse_time(b"-1.5"), Some((-2, 500_000_000)));
+        assert_eq!(parse_time(b"x"), None);
+    }
+}

@@ -1,0 +1,375 @@
+//! `unpack`: image layout + reference -> runtime bundle (rootfs + config.json).
+
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::blob;
+use super::cache::{self, Cache};
+use super::config::{self, ImageConfig};
+use super::digest::{self, Digest};
+use super::extract::{Applier, Limits};
+use super::layout::{Descriptor, Layout};
+use super::media::{self, Compression, Kind};
+use super::pipeline;
+use super::progress::Progress;
+use super::reference::Platform;
+use super::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assembly {
+    /// Extract every layer into a plain rootfs directory (no cache).
+    Flat,
+    /// Layers extracted once into the cache, rootfs is an overlay mount.
+    Overlay,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UnpackOptions {
+    pub platform: Option<Platform>,
+    /// Device nodes become empty files, unappliable ownership is recorded.
+    pub rootless: bool,
+    /// Where the layer cache lives (`<rt root>/images`); `None`: no cache.
+    pub cache_root: Option<PathBuf>,
+    /// `None` picks overlay when a cache and privileges are available.
+    pub assembly: Option<Assembly>,
+    pub limits: Limits,
+    /// Show a progress line on stderr when it is a terminal.
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct UnpackReport {
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub assembly: Assembly,
+    pub layers: usize,
+    pub layers_extracted: usize,
+    pub layers_reused: usize,
+    pub compressed_bytes: u64,
+    pub entries: u64,
+    pub unapplied_owners: Vec<(String, u64, u64)>,
+    pub elapsed: Duration,
+}
+
+struct Layer {
+    digest: Digest,
+    size: u64,
+    compression: Compression,
+    diff_id: Digest,
+}
+
+pub const ROOTFS: &str = "rootfs";
+pub const OVERLAY_STATE: &str = ".rt-image";
+
+/// Unpacks `reference` from the layout at `layout` into a new bundle
+/// directory. The bundle must not exist or be empty; on any error it is
+/// removed again (emptied if it existed), so no half bundle can be run.
+pub fn unpack(
+    layout: &Path,
+    reference: Option<&str>,
+    bundle: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport, Error> {
+    let created = match fs::DirBuilder::new().mode(0o700).create(bundle) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mut it = fs::read_dir(bundle)
+                .map_err(|e| Error::io(format!("read bundle {}", bundle.display()), e))?;
+            if it.next().is_some() {
+                return Err(Error::Invalid(format!(
+                    "bundle {} already exists and is not empty",
+                    bundle.display()
+                )));
+            }
+            false
+        }
+        Err(e) => return Err(Error::io(format!("create bundle {}", bundle.display()), e)),
+    };
+    // Absolute, so overlay mount options do not depend on the cwd.
+    let bundle = &fs::canonicalize(bundle)
+        .map_err(|e| Error::io(format!("resolve bundle {}", bundle.display()), e))?;
+    let r = unpack_into(layout, reference, bundle, opts);
+    if r.is_err() {
+        let _ = clear_bundle(bundle);
+        if created {
+            let _ = fs::remove_dir(bundle);
+        }
+    }
+    r
+}
+
+/// Deletes cached layers that no mounted bundle uses any more.
+pub fn prune_cache(cache_root: &Path) -> Result<usize, Error> {
+    if !cache_root.exists() {
+        return Ok(0);
+    }
+    Cache::open(cache_root)?.prune()
+}
+
+/// Unmounts an overlay rootfs (if any) and deletes the bundle.
+pub fn remove_bundle(bundle: &Path) -> Result<(), Error> {
+    clear_bundle(bundle)?;
+    fs::remove_dir(bundle).map_err(|e| Error::io(format!("remove {}", bundle.display()), e))
+}
+
+fn clear_bundle(bundle: &Path) -> Result<(), Error> {
+    let rootfs = bundle.join(ROOTFS);
+    // Detach whatever is mounted there; a flat rootfs is simply not a mount.
+    while nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH).is_ok() {}
+    let rd = match fs::read_dir(bundle) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("read {}", bundle.display()), e)),
+    };
+    for ent in rd {
+        let ent = ent.map_err(|e| Error::io("read bundle", e))?;
+        let p = ent.path();
+        let r = if ent.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            fs::remove_dir_all(&p)
+        } else {
+            fs::remove_file(&p)
+        };
+        r.map_err(|e| Error::io(format!("remove {}", p.display()), e))?;
+    }
+    Ok(())
+}
+
+fn layers_of(descs: &[Descriptor], cfg: &ImageConfig) -> Result<Vec<Layer>, Error> {
+    if cfg.rootfs.kind != "layers" {
+        return Err(Error::Invalid(format!(
+            "image config rootfs.type is {:?}, not \"layers\"",
+            cfg.rootfs.kind
+        )));
+    }
+    if cfg.rootfs.diff_ids.len() != descs.len() {
+        return Err(Error::Invalid(format!(
+            "manifest has {} layers but config lists {} diff_ids",
+            descs.len(),
+            cfg.rootfs.diff_ids.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(descs.len());
+    for (d, diff) in descs.iter().zip(&cfg.rootfs.diff_ids) {
+        let compression = match media::kind(&d.media_type)? {
+            Kind::Layer(c) => c,
+            _ => {
+                return Err(Error::UnknownMediaType(format!(
+                    "{} (as a layer)",
+                    d.media_type
+                )))
+            }
+        };
+        if d.size < 0 {
+            return Err(Error::Invalid(format!(
+                "layer {} has a negative size",
+                d.digest
+            )));
+        }
+        out.push(Layer {
+            digest: Digest::parse(&d.digest)?,
+            size: d.size as u64,
+            compression,
+            diff_id: Digest::parse(diff)?,
+        });
+    }
+    Ok(out)
+}
+
+fn unpack_into(
+    layout_path: &Path,
+    reference: Option<&str>,
+    bundle: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport, Error> {
+    let start = Instant::now();
+    let layout = Layout::open(layout_path)?;
+    let platform = opts.platform.clone().unwrap_or_else(Platform::host);
+    let resolved = layout.resolve(layout_path, reference, &platform)?;
+    let m = &resolved.manifest;
+    if media::kind(&m.config.media_type)? != Kind::Config {
+        return Err(Error::UnknownMediaType(format!(
+            "{} (as a config)",
+            m.config.media_type
+        )));
+    }
+    let cfg_digest = Digest::parse(&m.config.digest)?;
+    let cfg_raw = blob::read_verified(&layout.dir, &cfg_digest, m.config.size, "config")?;
+    let cfg: ImageConfig = serde_json::from_slice(&cfg_raw)
+        .map_err(|e| Error::Invalid(format!("parse image config {cfg_digest}: {e}")))?;
+    let layers = layers_of(&m.layers, &cfg)?;
+    // Every blob must be there before anything is written.
+    for l in &layers {
+        blob::open_blob(&layout.dir, &l.digest)?;
+    }
+    let euid = nix::unistd::geteuid();
+    let assembly = match opts.assembly {
+        Some(a) => a,
+        None if opts.cache_root.is_some()
+            && !opts.rootless
+            && euid.is_root()
+            && !layers.is_empty() =>
+        {
+            Assembly::Overlay
+        }
+        None => Assembly::Flat,
+    };
+    let total: u64 = layers.iter().map(|l| l.size).sum();
+    let progress = Progress::start(opts.progress, total, layers.len());
+    let mut report = UnpackReport {
+        manifest_digest: resolved.manifest_digest.to_string(),
+        config_digest: cfg_digest.to_string(),
+        assembly,
+        layers: layers.len(),
+        layers_extracted: 0,
+        layers_reused: 0,
+        compressed_bytes: 0,
+        entries: 0,
+        unapplied_owners: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    let rootfs = bundle.join(ROOTFS);
+    fs::DirBuilder::new()
+        .mode(0o755)
+        .create(&rootfs)
+        .map_err(|e| Error::io(format!("create {}", rootfs.display()), e))?;
+    match assembly {
+        Assembly::Flat => {
+            let fd = open_dir(&rootfs)?;
+            for (i, l) in layers.iter().enumerate() {
+                progress.layer(i);
+                apply_one(&layout, l, fd.as_raw_fd(), opts, &progress, &mut report)?;
+            }
+        }
+        Assembly::Overlay => {
+            let root = opts
+                .cache_root
+                .as_deref()
+                .ok_or_else(|| Error::Invalid("overlay assembly needs a cache".into()))?;
+            let cache = Cache::open(root)?;
+            let diffs: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+            let chains = digest::chain_ids(&diffs);
+            let mut lowers: Vec<PathBuf> = Vec::new();
+            for (i, (l, chain)) in layers.iter().zip(&chains).enumerate() {
+                progress.layer(i);
+                if cache.has(chain) {
+                    report.layers_reused += 1;
+                    progress.skip(l.size);
+                    lowers.insert(0, cache.chain_dir(chain));
+                    continue;
+                }
+                let pending = cache.begin(&lowers)?;
+                let target = if lowers.is_empty() {
+                    pending.diff()
+                } else {
+                    pending.merged()
+                };
+                let fd = open_dir(&target)?;
+                apply_one(&layout, l, fd.as_raw_fd(), opts, &progress, &mut report)?;
+                drop(fd);
+                lowers.insert(0, cache.commit(pending, chain)?);
+            }
+            let state = bundle.join(OVERLAY_STATE);
+            for d in [state.clone(), state.join("upper"), state.join("work")] {
+                fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&d)
+                    .map_err(|e| Error::io(format!("create {}", d.display()), e))?;
+            }
+            if let Some(top) = lowers.first() {
+                cache::copy_root_meta(top, &state.join("upper"))?;
+            }
+            let o = cache::overlay_options(&lowers, &state.join("upper"), &state.join("work"))?;
+            cache::mount_overlay(&rootfs, &o)?;
+        }
+    }
+    progress.done();
+    let fd = open_dir(&rootfs)?;
+    let spec = config::generate(&cfg, fd.as_raw_fd(), opts.rootless)?;
+    let body = serde_json::to_vec_pretty(&spec)
+        .map_err(|e| Error::Invalid(format!("serialise config.json: {e}")))?;
+    let tmp = bundle.join(".config.json.tmp");
+    fs::write(&tmp, body).map_err(|e| Error::io("write config.json", e))?;
+    fs::rename(&tmp, bundle.join("config.json")).map_err(|e| Error::io("write config.json", e))?;
+    report.elapsed = start.elapsed();
+    Ok(report)
+}
+
+fn open_dir(p: &Path) -> Result<OwnedFd, Error> {
+    let f = fs::File::open(p).map_err(|e| Error::io(format!("open {}", p.display()), e))?;
+    Ok(OwnedFd::from(f))
+}
+
+fn apply_one(
+    layout: &Layout,
+    l: &Layer,
+    root: std::os::fd::RawFd,
+    opts: &UnpackOptions,
+    progress: &Progress,
+    report: &mut UnpackReport,
+) -> Result<(), Error> {
+    let file = blob::open_blob(&layout.dir, &l.digest)?;
+    let counter = Arc::new(AtomicU64::new(0));
+    progress.watch(counter.clone());
+    let src = pipeline::LayerSource {
+        digest: l.digest.clone(),
+        size: l.size,
+        compression: l.compression,
+        diff_id: l.diff_id.clone(),
+    };
+    let mut stream = pipeline::start(file, src, opts.limits.max_bytes, counter.clone());
+    let mut applier = Applier::new(root, opts.rootless, &opts.limits);
+    let r = applier.apply(&mut stream);
+    stream.finish(r).map_err(|e| e.context_layer(&l.digest))?;
+    report.layers_extracted += 1;
+    report.compressed_bytes += counter.load(Ordering::Relaxed);
+    report.entries += applier.stats.entries;
+    report
+        .unapplied_owners
+        .append(&mut applier.stats.unapplied_owners);
+    Ok(())
+}
+
+/// The layer cache under rt's state root. Dot names are never container
+/// ids, so these directories cannot collide with a container's.
+pub fn cache_root(rt_root: &Path) -> PathBuf {
+    rt_root.join(super::CACHE_DIR)
+}
+
+/// What `rt run --image DIR[:REF]` needs: the image unpacked (through the
+/// layer cache) into a fresh bundle under rt's root, named after the
+/// container. Remove it with `remove_bundle` once the container is gone.
+pub fn prepare_run_bundle(
+    rt_root: &Path,
+    image: &str,
+    id: &str,
+    rootless: bool,
+    platform: Option<Platform>,
+) -> Result<(PathBuf, UnpackReport), Error> {
+    let (dir, tag) = super::reference::parse_image_arg(image)?;
+    if id.is_empty() || id.contains('/') || id.starts_with('.') {
+        return Err(Error::Invalid(format!(
+            "container id {id:?} cannot name a bundle"
+        )));
+    }
+    let parent = rt_root.join(super::BUNDLES_DIR);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&parent)
+        .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
+    let bundle = parent.join(id);
+    let opts = UnpackOptions {
+        platform,
+        rootless,
+        cache_root: Some(cache_root(rt_root)),
+        progress: true,
+        ..UnpackOptions::default()
+    };
+    let report = unpack(Path::new(&dir), tag.as_deref(), &bundle, &opts)?;
+    Ok((bundle, report))
+}
