@@ -17,7 +17,7 @@ fn assert_failed_cleanly(c: &Case, out: &Out, id: &str) {
             "last stderr line should be `rt: <cause>`: {out:#?}"
         );
     }
-    common::assert_nothing_left(&c.rt.root, id, &c.bundle.cgroup_rel(id), &c.dir);
+    common::assert_nothing_left(&c.rt.root, id, &c.bundle.cgroup_rel(id, c.rt.kind), &c.dir);
 }
 
 #[test]

@@ -96,3 +96,19 @@ fn default_config_is_runc_spec() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     assert_eq!(written, common::bundle::default_config());
 }
+
+#[test]
+fn leftover_check_sees_rt_default_cgroup() {
+    // rt's default cgroup is rt/<id>: a directory left there must be seen.
+    let c = Case::with_kind("harness-cg", Kind::Rt);
+    let dir = std::path::Path::new("/sys/fs/cgroup/pids/rt").join(&c.id);
+    let dir = if dir.parent().unwrap().parent().unwrap().exists() {
+        dir
+    } else {
+        std::path::Path::new("/sys/fs/cgroup/rt").join(&c.id)
+    };
+    std::fs::create_dir_all(&dir).expect("make a stray cgroup");
+    let text = panic_text(catch_unwind(AssertUnwindSafe(|| c.assert_nothing_left())));
+    std::fs::remove_dir(&dir).expect("remove the stray cgroup");
+    assert!(text.contains("cgroup"), "{text}");
+}

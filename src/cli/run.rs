@@ -1,5 +1,7 @@
 //! `run`: create + start, and in the foreground wait for the container,
 //! forward signals to it, proxy its terminal, and remove it afterwards.
+//! For people, `rt run DIR` runs a bundle directory once, and
+//! `rt run --image LAYOUT[:TAG] -- ARGS` runs an OCI image once.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +13,8 @@ use crate::container::{self, Container, CreateOptions};
 use crate::log::Logger;
 use crate::process::supervise;
 use crate::{Error, Result};
+
+mod image;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -28,15 +32,33 @@ pub struct Args {
     pub no_subreaper: bool,
     #[command(flatten)]
     pub flags: CreateFlags,
+    #[command(flatten)]
+    pub image: image::ImageArgs,
     /// Container id, or (for people) a bundle directory to run once.
-    pub id: String,
+    #[arg(required_unless_present = "image")]
+    pub id: Option<String>,
+    /// With --image: the command to run instead of the image's.
+    #[arg(last = true)]
+    pub command: Vec<String>,
 }
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
-    let (id, bundle, transient) = target(&a)?;
     if a.detach && a.keep {
         return Err(Error::Usage("--keep makes no sense with --detach".into()));
     }
+    if a.image.image.is_some() {
+        return image::run(g, &a);
+    }
+    if !a.command.is_empty() {
+        return Err(Error::Usage("a command after -- needs --image".into()));
+    }
+    let (id, bundle, transient) = target(&a)?;
+    run_bundle(g, &a, &id, &bundle, transient)
+}
+
+/// Create and start the bundle; in the foreground wait for it and remove
+/// it afterwards (always when `transient`).
+fn run_bundle(g: &GlobalArgs, a: &Args, id: &str, bundle: &Path, transient: bool) -> Result<u8> {
     let log = Logger::from_cli(g);
     let foreground = !a.detach;
     let mut fg = if foreground {
@@ -44,14 +66,14 @@ pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
     } else {
         None
     };
-    let terminal_here = foreground && a.flags.console_socket.is_none() && wants_terminal(&bundle);
+    let terminal_here = foreground && a.flags.console_socket.is_none() && wants_terminal(bundle);
     let console = match (&mut fg, terminal_here) {
         (Some(f), true) => Some(f.console_pair()?),
         _ => None,
     };
     let created = container::create(CreateOptions {
         console_fd: console,
-        ..a.flags.options(&g.root, &id, &bundle)
+        ..a.flags.options(&g.root, id, bundle)
     })?;
     let pid = created.state.pid;
     let mut c = Container {
@@ -67,7 +89,7 @@ pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
     let Some(fg) = fg else { return Ok(0) };
     let code = fg.wait(pid)?;
     if !a.keep || transient {
-        let c = Container::load(&g.root, &id)?;
+        let c = Container::load(&g.root, id)?;
         container::delete(c, true, &log)?;
     }
     Ok(code)
@@ -76,19 +98,20 @@ pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
 /// `rt run DIR` with DIR holding a config.json runs that bundle under a
 /// fresh id; anything else is runc's `run [--bundle B] ID`.
 fn target(a: &Args) -> Result<(String, PathBuf, bool)> {
-    let p = Path::new(&a.id);
+    let id = a.id.clone().unwrap_or_default();
+    let p = Path::new(&id);
     if a.bundle.is_none()
-        && (a.id.contains('/') || !Path::new("config.json").exists())
+        && (id.contains('/') || !Path::new("config.json").exists())
         && p.join("config.json").is_file()
     {
-        let id = format!("rt-{}", std::process::id());
-        return Ok((id, p.to_path_buf(), true));
+        return Ok((transient_id(), p.to_path_buf(), true));
     }
-    Ok((
-        a.id.clone(),
-        a.bundle.clone().unwrap_or_else(|| PathBuf::from(".")),
-        false,
-    ))
+    let bundle = a.bundle.clone().unwrap_or_else(|| PathBuf::from("."));
+    Ok((id, bundle, false))
+}
+
+fn transient_id() -> String {
+    format!("rt-{}", std::process::id())
 }
 
 fn wants_terminal(bundle: &Path) -> bool {

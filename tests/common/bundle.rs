@@ -229,11 +229,12 @@ impl Bundle {
         self.set("/hostname", json!(h))
     }
 
-    /// Relative cgroup path used by the runtime: linux.cgroupsPath or, as
-    /// runc does when it is unset, the container id.
-    pub fn cgroup_rel(&self, id: &str) -> String {
+    /// Relative cgroup path used by the runtime: linux.cgroupsPath or, when
+    /// it is unset, the runtime's default: `<id>` for runc, `rt/<id>` for rt.
+    pub fn cgroup_rel(&self, id: &str, kind: crate::common::Kind) -> String {
         match self.get("/linux/cgroupsPath").as_str() {
             Some(p) => p.trim_start_matches('/').to_string(),
+            None if kind == crate::common::Kind::Rt => format!("rt/{id}"),
             None => id.to_string(),
         }
     }

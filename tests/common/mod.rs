@@ -109,7 +109,7 @@ impl Case {
         assert_nothing_left(
             &self.rt.root,
             &self.id,
-            &self.bundle.cgroup_rel(&self.id),
+            &self.bundle.cgroup_rel(&self.id, self.rt.kind),
             &self.dir,
         );
     }
@@ -118,7 +118,11 @@ impl Case {
 impl Drop for Case {
     fn drop(&mut self) {
         self.rt.cleanup();
-        leftovers::reap(&self.id, &self.bundle.cgroup_rel(&self.id), &self.dir);
+        leftovers::reap(
+            &self.id,
+            &self.bundle.cgroup_rel(&self.id, self.rt.kind),
+            &self.dir,
+        );
         let keep = std::env::var_os("RT_TEST_KEEP").is_some() && std::thread::panicking();
         if !keep {
             let _ = std::fs::remove_dir_all(&self.dir);
