@@ -106,3 +106,38 @@ fn console_socket_missing_path_fails() {
     );
     c.assert_failed_cleanly(&out);
 }
+
+/// `run` in the foreground with process.terminal and no console socket:
+/// rt holds the pty master itself and copies between it and its own stdio,
+/// which here is a terminal made by script(1).
+#[test]
+fn foreground_run_proxies_the_terminal() {
+    let mut c = Case::new("console-fg");
+    c.bundle.set("/process/terminal", json!(true));
+    c.bundle.probe(&["tty"]);
+    c.bundle.save();
+    let cmd = format!(
+        "{} --root {} run --bundle {} {}; echo EXIT=$?",
+        c.rt.bin.display(),
+        c.rt.root.display(),
+        c.bundle.dir.display(),
+        c.id
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script(1)");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    // script(1) may echo control characters ahead of the output.
+    let json_line = text
+        .lines()
+        .find_map(|l| l.find('{').map(|i| &l[i..]))
+        .unwrap_or_else(|| panic!("no probe output through the terminal: {text}"));
+    let v: serde_json::Value = serde_json::from_str(json_line).unwrap();
+    for fd in ["0", "1", "2"] {
+        assert_eq!(v[fd], true, "fd {fd} is the terminal: {v}");
+    }
+    assert!(text.contains("EXIT=0"), "{text}");
+    c.assert_nothing_left();
+}
