@@ -9,14 +9,16 @@ use crate::cgroups;
 use crate::state::{State, StateDir, Status};
 
 mod create;
+mod delete;
 mod exec;
 mod kill;
 mod signal;
 mod start;
 
 pub use create::{create, write_pid_file, CreateOptions, Created};
+pub use delete::delete;
 pub use exec::{container_spec, exec, ExecOptions};
-pub use kill::{delete, kill};
+pub use kill::kill;
 pub use signal::{parse_signal, BadSignal};
 pub use start::start;
 
