@@ -1,19 +1,5 @@
-//! v2 `cpuset`: cpuset.cpus and cpuset.mems (empty means "inherit", so no
-//! copying from the parent is needed, unlike v1).
+//! v2 `cpuset`: the files are named as in v1 (cpuset.cpus, cpuset.mems) and
+//! take the same values, so v1's writer serves. Unlike v1, an empty value
+//! means "inherit", so nothing is copied down from the parent.
 
-use std::path::Path;
-
-use oci_spec::runtime::LinuxCpu;
-
-use crate::cgroups::util::write;
-use crate::cgroups::Result;
-
-pub fn apply(dir: &Path, c: &LinuxCpu) -> Result<()> {
-    if let Some(cpus) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
-        write(dir, "cpuset.cpus", cpus)?;
-    }
-    if let Some(mems) = c.mems().as_deref().filter(|s| !s.is_empty()) {
-        write(dir, "cpuset.mems", mems)?;
-    }
-    Ok(())
-}
+pub use crate::cgroups::v1::cpuset::apply;
