@@ -11,6 +11,7 @@ wanted=(
   "crun:/usr/bin/crun"
   "umoci:/usr/bin/umoci"
   "skopeo:/usr/bin/skopeo"
+  "buildah:/usr/bin/buildah"
   "libseccomp-dev:/usr/include/seccomp.h"
   "pkg-config:/usr/bin/pkg-config"
   "python3:/usr/bin/python3"
