@@ -22,6 +22,8 @@ wanted=(
   "binutils:/usr/bin/strip"
   "zstd:/usr/bin/zstd"
   "bsdutils:/usr/bin/script"
+  "podman:/usr/bin/podman"
+  "conmon:/usr/bin/conmon"
 )
 
 missing=()

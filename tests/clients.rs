@@ -1,0 +1,147 @@
+//! Real clients drive rt in runc's place: podman (through conmon) runs,
+//! limits, execs into, stops and removes containers, and gives one a
+//! terminal through the console socket.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::Case;
+
+struct Podman {
+    dir: PathBuf,
+    image: String,
+}
+
+impl Podman {
+    /// A private podman: its own storage, run root and config, cgroupfs (no
+    /// systemd here), no network, and no default ulimits (its default
+    /// nofile of 1048576 is above what this sandbox lets root set).
+    fn new(c: &Case) -> Option<Podman> {
+        if !c.is_rt() || !Path::new("/usr/bin/podman").exists() {
+            eprintln!("note: podman tests need rt and podman (tests/setup.sh installs it)");
+            return None;
+        }
+        common::fixtures::probe();
+        let dir = c.dir.join("podman");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("containers.conf"),
+            "[containers]\ndefault_ulimits = []\n",
+        )
+        .unwrap();
+        let img = dir.join("image");
+        let out = Command::new("bash")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs-fixtures/make-image.sh"))
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "make-image.sh: {out:?}");
+        Some(Podman {
+            image: format!("oci:{}:latest", img.display()),
+            dir,
+        })
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("timeout")
+            .arg("60")
+            .arg("podman")
+            .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
+            .arg("--root")
+            .arg(self.dir.join("root"))
+            .arg("--runroot")
+            .arg(self.dir.join("runroot"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+            ])
+            .args(["--runtime", env!("CARGO_BIN_EXE_rt")])
+            .args(args)
+            .output()
+            .expect("run podman")
+    }
+
+    fn run(&self, extra: &[&str], command: &[&str]) -> Output {
+        let mut args = vec![
+            "run",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ];
+        args.extend_from_slice(extra);
+        args.push(&self.image);
+        args.extend_from_slice(command);
+        self.cmd(&args)
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["rm", "--all", "--force"]);
+        let _ = self.cmd(&["rmi", "--all", "--force"]);
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn podman_runs_limits_execs_and_stops() {
+    let c = Case::new("podman");
+    let Some(p) = Podman::new(&c) else { return };
+    let limit = "if [ -f /sys/fs/cgroup/memory.max ]; then cat /sys/fs/cgroup/memory.max; \
+                 else cat /sys/fs/cgroup/memory/memory.limit_in_bytes; fi; exit 3";
+    let o = p.run(&["--rm", "--memory", "64m"], &["sh", "-c", limit]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert_eq!(stdout(&o).trim(), "67108864", "{o:?}");
+
+    let o = p.run(&["-d", "--name", "pd"], &["sleep", "100"]);
+    assert!(o.status.success(), "{o:?}");
+    let o = p.cmd(&["exec", "pd", "/probe", "pid"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).contains("\"pid\":"), "{o:?}");
+    let o = p.cmd(&["exec", "pd", "sh", "-c", "exit 5"]);
+    assert_eq!(o.status.code(), Some(5), "{o:?}");
+    let o = p.cmd(&["stop", "-t", "1", "pd"]);
+    assert!(o.status.success(), "{o:?}");
+    let o = p.cmd(&["inspect", "--format", "{{.State.Status}}", "pd"]);
+    assert_eq!(stdout(&o).trim(), "exited", "{o:?}");
+    let o = p.cmd(&["rm", "pd"]);
+    assert!(o.status.success(), "{o:?}");
+}
+
+#[test]
+fn podman_terminal_through_conmon() {
+    let c = Case::new("podman-tty");
+    let Some(p) = Podman::new(&c) else { return };
+    // conmon hands rt a console socket; script(1) gives podman a terminal.
+    let inner = format!(
+        "CONTAINERS_CONF={conf} timeout 60 podman --root {root} --runroot {rr} --storage-driver vfs \
+         --cgroup-manager cgroupfs --events-backend file --runtime {rt} run --rm -t --network none \
+         --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 {img} /probe tty",
+        conf = p.dir.join("containers.conf").display(),
+        root = p.dir.join("root").display(),
+        rr = p.dir.join("runroot").display(),
+        rt = env!("CARGO_BIN_EXE_rt"),
+        img = p.image,
+    );
+    let o = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .output()
+        .unwrap();
+    let text = stdout(&o).replace('\r', "");
+    assert!(
+        text.contains("\"0\":true,\"1\":true,\"2\":true"),
+        "the container sees a terminal: {text}"
+    );
+}
