@@ -1,6 +1,7 @@
 //! Real clients drive rt in runc's place: podman (through conmon) runs,
 //! limits, execs into, stops and removes containers, and gives one a
-//! terminal through the console socket.
+//! terminal through the console socket; containerd's runc shim (ctr run
+//! --runc-binary) runs, execs into, kills and deletes tasks.
 
 mod common;
 
@@ -144,4 +145,161 @@ fn podman_terminal_through_conmon() {
         text.contains("\"0\":true,\"1\":true,\"2\":true"),
         "the container sees a terminal: {text}"
     );
+}
+
+/// A private containerd daemon (its own root, state and socket under the
+/// test directory), stopped with everything it started when dropped.
+struct Containerd {
+    dir: PathBuf,
+    daemon: std::process::Child,
+}
+
+impl Containerd {
+    fn start(c: &Case) -> Option<Containerd> {
+        if !c.is_rt() || !Path::new("/usr/bin/containerd").exists() {
+            eprintln!("note: containerd tests need rt and containerd (tests/setup.sh installs it)");
+            return None;
+        }
+        let dir = c.dir.join("containerd");
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n[grpc]\n  address = \"{d}/sock\"\n",
+            d = dir.display()
+        );
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .stdout(std::fs::File::create(dir.join("log")).unwrap())
+            .stderr(std::fs::File::create(dir.join("log.err")).unwrap())
+            .spawn()
+            .expect("start containerd");
+        let d = Containerd { dir, daemon };
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !d.ctr(&["version"]).status.success() {
+            assert!(
+                std::time::Instant::now() < end,
+                "containerd did not come up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(d)
+    }
+
+    fn ctr(&self, args: &[&str]) -> Output {
+        Command::new("timeout")
+            .arg("60")
+            .arg("ctr")
+            .arg("-a")
+            .arg(self.dir.join("sock"))
+            .args(args)
+            .output()
+            .expect("run ctr")
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        // Shims outlive the daemon; ours name our socket.
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(format!("containerd-shim.*{}", self.dir.display()))
+            .status();
+        for m in common::leftovers::mounts_under(&self.dir) {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+    }
+}
+
+#[test]
+fn containerd_shim_runs_rt_as_its_runc() {
+    let c = Case::new("containerd");
+    let Some(p) = Podman::new(&c) else { return };
+    let Some(d) = Containerd::start(&c) else {
+        return;
+    };
+    // ctr imports an OCI layout packed as a tar.
+    let archive = c.dir.join("image.tar");
+    let layout = p
+        .image
+        .trim_start_matches("oci:")
+        .trim_end_matches(":latest");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(layout)
+        .arg("-cf")
+        .arg(&archive)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let o = d.ctr(&[
+        "images",
+        "import",
+        "--index-name",
+        "sample:latest",
+        archive.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let rt = env!("CARGO_BIN_EXE_rt");
+    let o = d.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        rt,
+        "sample:latest",
+        "c1",
+        "/probe",
+        "ids",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).contains("\"uid\":0"), "{o:?}");
+    let o = d.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        rt,
+        "sample:latest",
+        "c2",
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+
+    let o = d.ctr(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        rt,
+        "sample:latest",
+        "c3",
+        "sleep",
+        "100",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let o = d.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "c3",
+        "sh",
+        "-c",
+        "exit 6",
+    ]);
+    assert_eq!(o.status.code(), Some(6), "{o:?}");
+    let o = d.ctr(&["task", "kill", "-s", "KILL", "c3"]);
+    assert!(o.status.success(), "{o:?}");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !stdout(&d.ctr(&["task", "ls"])).contains("STOPPED") {
+        assert!(std::time::Instant::now() < end, "task never stopped");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = d.ctr(&["task", "delete", "c3"]);
+    assert!(o.status.success(), "{o:?}");
+    let o = d.ctr(&["container", "delete", "c3"]);
+    assert!(o.status.success(), "{o:?}");
 }

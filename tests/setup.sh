@@ -24,6 +24,7 @@ wanted=(
   "bsdutils:/usr/bin/script"
   "podman:/usr/bin/podman"
   "conmon:/usr/bin/conmon"
+  "containerd:/usr/bin/containerd"
 )
 
 missing=()
