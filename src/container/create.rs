@@ -211,6 +211,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         seccomp: seccomp.as_ref(),
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
         keep_keyring: opts.no_new_keyring,
+        unprivileged: !nix::unistd::geteuid().is_root(),
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn(&cfg, &ours, &theirs)?;

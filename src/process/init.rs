@@ -22,8 +22,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     // /proc/PID, which belongs to root while we are not dumpable. The
     // window is harmless: only the caller's own processes could reach our
     // /proc/PID/exe, and they cannot write a binary the caller cannot.
-    let maps_by_user =
-        cfg.plan.has_new(LinuxNamespaceType::User) && !nix::unistd::geteuid().is_root();
+    let maps_by_user = cfg.plan.has_new(LinuxNamespaceType::User) && cfg.unprivileged;
     early(!maps_by_user)?;
     chan.expect("Go", |m| matches!(m, Msg::Go))?;
     if maps_by_user {
