@@ -70,6 +70,21 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// The caller may not create or write the cgroup (rootless rt then
+    /// runs without one).
+    pub fn is_permission(&self) -> bool {
+        let source = match self {
+            Error::Io { source, .. } | Error::Write { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(libc::EACCES | libc::EPERM | libc::EROFS)
+        )
+    }
+}
+
 pub trait Manager {
     /// Create the cgroup in every hierarchy (idempotent; on failure nothing
     /// it created is left behind).
@@ -185,6 +200,42 @@ pub fn container_dirs(path: &Path) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
+/// `container_dirs` for a container without a cgroup of its own (rootless):
+/// in each hierarchy the cgroup rt itself is in, which the container
+/// inherits.
+pub fn own_dirs() -> Vec<(String, PathBuf)> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    own_dirs_in(&Layout::detect(), &text)
+}
+
+fn own_dirs_in(layout: &Layout, proc_cgroup: &str) -> Vec<(String, PathBuf)> {
+    let base = Path::new("/sys/fs/cgroup");
+    let mut out = Vec::new();
+    for line in proc_cgroup.lines() {
+        let mut it = line.splitn(3, ':');
+        let (Some(id), Some(ctrls), Some(path)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        let mount = if id == "0" {
+            layout.unified.as_deref()
+        } else {
+            let ctrls: Vec<&str> = ctrls.split(',').collect();
+            layout
+                .v1
+                .iter()
+                .find(|m| m.controllers.iter().all(|c| ctrls.contains(&c.as_str())))
+                .map(|m| m.mount.as_path())
+        };
+        let Some(mount) = mount else { continue };
+        let Ok(name) = mount.strip_prefix(base) else {
+            continue;
+        };
+        let rel = path.trim_start_matches('/');
+        out.push((name.to_string_lossy().to_string(), mount.join(rel)));
+    }
+    out
+}
+
 pub fn manager(cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn Manager>> {
     let path = container_path(cgroups_path, id)?;
     Ok(Box::new(FsManager::new(path)))
@@ -212,5 +263,32 @@ mod tests {
         assert!(r(Some("/"), own).is_err());
         assert!(r(Some("system.slice:rt:abc"), own).is_err());
         assert!(container_path(Some(Path::new("x")), "i").is_ok());
+    }
+
+    #[test]
+    fn own_dirs_follow_proc_self_cgroup() {
+        let layout = Layout::parse(
+            "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+             40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+             41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
+        );
+        let dirs = own_dirs_in(
+            &layout,
+            "4:cpu,cpuacct:/user.slice\n1:name=systemd:/user.slice/s.scope\n0::/u\n9:memory:/x\n",
+        );
+        assert_eq!(
+            dirs,
+            vec![
+                (
+                    "cpu,cpuacct".into(),
+                    PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/user.slice")
+                ),
+                (
+                    "systemd".into(),
+                    PathBuf::from("/sys/fs/cgroup/systemd/user.slice/s.scope")
+                ),
+                ("unified".into(), PathBuf::from("/sys/fs/cgroup/unified/u")),
+            ]
+        );
     }
 }

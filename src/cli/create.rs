@@ -40,11 +40,13 @@ impl CreateFlags {
     pub fn options<'a>(
         &'a self,
         root: &'a Path,
+        rootless: bool,
         id: &'a str,
         bundle: &'a Path,
     ) -> CreateOptions<'a> {
         CreateOptions {
             root,
+            rootless,
             id,
             bundle,
             pid_file: self.pid_file.as_deref(),
@@ -58,6 +60,6 @@ impl CreateFlags {
 }
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
-    container::create(a.flags.options(&g.root, &a.id, &a.bundle))?;
+    container::create(a.flags.options(&g.root, g.rootless(), &a.id, &a.bundle))?;
     Ok(0)
 }

@@ -36,8 +36,8 @@ pub struct Cli {
 
 #[derive(Debug, Clone, ClapArgs)]
 pub struct GlobalArgs {
-    /// Directory holding container state.
-    #[arg(long, global = true, default_value = "/run/rt")]
+    /// Directory holding container state (unprivileged: $XDG_RUNTIME_DIR/rt).
+    #[arg(long, global = true, default_value_os_t = default_root())]
     pub root: PathBuf,
     /// Also write errors (and debug messages) to this file.
     #[arg(long, global = true)]
@@ -95,21 +95,26 @@ pub enum Command {
     Image(image::Args),
 }
 
-/// rt runs containers as root only for now: say so instead of failing
-/// later on a cgroup or mount permission error.
-fn check_rootless(g: &GlobalArgs) -> Result<()> {
-    let root = nix::unistd::geteuid().is_root();
-    let rootless = match g.rootless.as_str() {
-        "true" => true,
-        "false" => false,
-        _ => !root,
-    };
-    if rootless {
-        return Err(crate::Error::Usage(
-            "rootless mode is not supported yet: run rt as root".into(),
-        ));
+/// An unprivileged user cannot write /run: like runc (which uses
+/// $XDG_RUNTIME_DIR/runc), keep state in the user's runtime directory.
+fn default_root() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() && !nix::unistd::geteuid().is_root() => {
+            PathBuf::from(d).join("rt")
+        }
+        _ => PathBuf::from("/run/rt"),
     }
-    Ok(())
+}
+
+impl GlobalArgs {
+    /// `--rootless true`, or `auto` for a caller that is not root.
+    pub fn rootless(&self) -> bool {
+        match self.rootless.as_str() {
+            "true" => true,
+            "false" => false,
+            _ => !nix::unistd::geteuid().is_root(),
+        }
+    }
 }
 
 /// Descriptors passed by systemd socket activation (LISTEN_FDS) go to the
@@ -151,12 +156,6 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         return Err(crate::Error::Usage(
             "--systemd-cgroup is not supported yet; use the cgroupfs driver".into(),
         ));
-    }
-    if matches!(
-        cli.command,
-        Command::Create(_) | Command::Run(_) | Command::Exec(_)
-    ) {
-        check_rootless(g)?;
     }
     match cli.command {
         Command::Create(a) => create::run(g, a),

@@ -1,6 +1,7 @@
 //! `rt ps [--format table|json] ID [-- PS_ARGS]`: the container's processes,
-//! taken from its cgroup. `table` runs the host's ps (like runc) and keeps
-//! the lines whose PID column belongs to the container.
+//! taken from its cgroup (rootless without one: its pid namespace). `table`
+//! runs the host's ps (like runc) and keeps the lines whose PID column
+//! belongs to the container.
 
 use std::process::Command;
 
@@ -24,7 +25,7 @@ pub struct Args {
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
     let c = Container::load(&g.root, &a.id)?;
-    let pids: Vec<i32> = c.cgroup()?.pids()?.iter().map(|p| p.as_raw()).collect();
+    let pids: Vec<i32> = c.pids()?.iter().map(|p| p.as_raw()).collect();
     drop(c);
     if a.format == "json" {
         println!("{}", serde_json::Value::from(pids));

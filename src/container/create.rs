@@ -27,6 +27,9 @@ use crate::Result;
 
 pub struct CreateOptions<'a> {
     pub root: &'a Path,
+    /// Run for an unprivileged user: a user namespace is required and no
+    /// cgroup is used where none can be created.
+    pub rootless: bool,
     pub id: &'a str,
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
@@ -76,6 +79,17 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         .ok_or_else(|| spec::Error::Invalid("process is required".into()))?;
     let plan = Plan::from_spec(spec)?;
     let seccomp = linux_seccomp(spec)?;
+    if opts.rootless
+        && !plan.has_new(LinuxNamespaceType::User)
+        && !plan.joins(LinuxNamespaceType::User)
+    {
+        return Err(spec::Error::Invalid(
+            "rootless mode needs a user namespace (linux.namespaces with type user and \
+             uidMappings/gidMappings; see `rt spec --rootless`)"
+                .into(),
+        )
+        .into());
+    }
     if !plan.has_new(LinuxNamespaceType::Mount) {
         return Err(spec::Error::Invalid("rt needs a new mount namespace".into()).into());
     }
@@ -123,17 +137,24 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         })
         .map_err(|e| Error::Failed(format!("create exec fifo: {e}")))?;
 
-    let cg = cgroups::manager(Some(&cg_path), opts.id)?;
-    cg.create()?;
-    guard.cgroup = Some(cg);
-    // Always applied: without resources the device rules still start from
-    // deny-all plus the default devices, as in runc.
     let default_resources = oci_spec::runtime::LinuxResources::default();
     let res = linux
         .and_then(|l| l.resources().as_ref())
         .unwrap_or(&default_resources);
-    guard.cgroup.as_ref().map(|c| c.apply(res)).transpose()?;
-    let cgroup_dirs = cgroups::container_dirs(&cg_path);
+    let cg = cgroups::manager(Some(&cg_path), opts.id)?;
+    if opts.rootless {
+        guard.cgroup = rootless_cgroup(cg, res)?;
+    } else {
+        cg.create()?;
+        guard.cgroup = Some(cg);
+        // Always applied: without resources the device rules still start
+        // from deny-all plus the default devices, as in runc.
+        guard.cgroup.as_ref().map(|c| c.apply(res)).transpose()?;
+    }
+    let cgroup_dirs = match guard.cgroup {
+        Some(_) => cgroups::container_dirs(&cg_path),
+        None => cgroups::own_dirs(),
+    };
     let cgroup_fd = match guard.cgroup.as_ref() {
         Some(c) => c.join_fd()?,
         None => None,
@@ -158,7 +179,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         pid_start_time: 0,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
-        cgroup_path: cg_path.clone(),
+        cgroup_path: guard.cgroup.as_ref().map(|_| cg_path.clone()),
         annotations: spec
             .annotations()
             .clone()
@@ -190,6 +211,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         seccomp: seccomp.as_ref(),
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
         keep_keyring: opts.no_new_keyring,
+        unprivileged: !nix::unistd::geteuid().is_root(),
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn(&cfg, &ours, &theirs)?;
@@ -214,6 +236,12 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     // Let the child build its rootfs while we move it into its cgroup: the
     // first cgroup.procs write of a v1 hierarchy waits for an RCU grace
     // period (7-15 ms here), which this overlaps with the mount work.
+    // Before Go: an unprivileged rt can only write it while the child is
+    // still dumpable.
+    if let Some(adj) = process.oom_score_adj() {
+        fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
+            .map_err(|e| Error::Failed(format!("set oom_score_adj {adj}: {e}")))?;
+    }
     ours.send(&Msg::Go)?;
     if let Some(c) = guard.cgroup.as_ref() {
         if cgroup_fd.is_some() {
@@ -221,10 +249,6 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         } else {
             c.add_task(Pid::from_raw(pid))?;
         }
-    }
-    if let Some(adj) = process.oom_score_adj() {
-        fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
-            .map_err(|e| Error::Failed(format!("set oom_score_adj {adj}: {e}")))?;
     }
     // If the child failed meanwhile, its error is waiting in the channel.
     let _ = ours.send(&Msg::Placed);
@@ -261,6 +285,40 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     guard.cgroup = None;
     guard.pid = None;
     Ok(Created { dir, state })
+}
+
+/// runc's rootless rule: use the cgroup when the user may create it (root
+/// with `--rootless true`, a delegated tree), else run in the caller's own
+/// cgroup, which is only acceptable when nothing needs limiting. Device
+/// rules are left out either way: in a user namespace no device node can
+/// be created, the bind-mounted ones keep the host's permissions, and the
+/// v2 device filter needs privileges the user does not have.
+fn rootless_cgroup(
+    cg: Box<dyn Manager>,
+    res: &oci_spec::runtime::LinuxResources,
+) -> Result<Option<Box<dyn Manager>>> {
+    let mut limits = res.clone();
+    limits.set_devices(None);
+    match cg.create() {
+        Ok(()) => {
+            if let Err(e) = cg.update(&limits) {
+                let _ = cg.destroy();
+                return Err(e.into());
+            }
+            Ok(Some(cg))
+        }
+        Err(e) if e.is_permission() => {
+            if limits != oci_spec::runtime::LinuxResources::default() {
+                return Err(Error::Failed(format!(
+                    "rootless: linux.resources sets limits but the cgroup cannot be created \
+                     ({e}); remove them or delegate a writable cgroup to this user"
+                ))
+                .into());
+            }
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Compile linux.seccomp now, so a bad profile fails before anything exists.

@@ -14,11 +14,9 @@ use crate::Result;
 
 /// Kill whatever is left and wait (bounded) until the init is gone.
 fn kill_and_wait(c: &Container) -> Result<()> {
-    let cg = c.cgroup().ok();
-    if let Some(cg) = &cg {
-        for pid in cg.pids().unwrap_or_default() {
-            let _ = send(pid, Signal::SIGKILL);
-        }
+    let cg = c.cgroup_opt().ok().flatten();
+    for pid in c.pids().unwrap_or_default() {
+        let _ = send(pid, Signal::SIGKILL);
     }
     if c.state.init_alive() {
         let _ = send(Pid::from_raw(c.state.pid), Signal::SIGKILL);
@@ -56,7 +54,9 @@ pub fn delete(c: Container, force: bool, log: &Logger) -> Result<()> {
             .into())
         }
     }
-    c.cgroup()?.destroy()?;
+    if let Some(cg) = c.cgroup_opt()? {
+        cg.destroy()?;
+    }
     let json = oci_state(&c.state, Status::Stopped).to_string();
     if let Err(e) = hooks::run(c.state.hooks.as_ref(), Kind::Poststop, &json) {
         log.warn(&e.to_string());

@@ -101,8 +101,10 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
-    c.cgroup()
-        .and_then(|cg| Ok(cg.add_task(Pid::from_raw(pid))?))
+    // Rootless without a cgroup: the process stays in rt's cgroup, as the
+    // init does.
+    c.cgroup_opt()
+        .and_then(|cg| Ok(cg.map(|cg| cg.add_task(Pid::from_raw(pid))).transpose()?))
         .map_err(fail)?;
     ours.send(&Msg::Go).map_err(|e| fail(e.into()))?;
     match ours.recv() {

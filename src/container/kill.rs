@@ -26,7 +26,7 @@ pub fn kill(c: &Container, sig: i32, all: bool) -> Result<()> {
         Ok(())
     };
     if all {
-        for pid in c.cgroup()?.pids()? {
+        for pid in c.pids()? {
             send_one(pid)?;
         }
         Ok(())

@@ -12,6 +12,7 @@ mod create;
 mod delete;
 mod exec;
 mod kill;
+mod pidns;
 mod signal;
 mod start;
 
@@ -60,12 +61,36 @@ impl Container {
         Ok(self.dir.save(&self.state)?)
     }
 
-    /// The container's cgroup as recorded at create time.
+    /// The container's cgroup as recorded at create time; an error naming
+    /// the cause when rootless rt ran it without one.
     pub fn cgroup(&self) -> crate::Result<Box<dyn cgroups::Manager>> {
-        Ok(cgroups::manager(
-            Some(&self.state.cgroup_path),
-            &self.state.id,
-        )?)
+        self.cgroup_opt()?.ok_or_else(|| {
+            Error::Failed(format!(
+                "container {:?} has no cgroup: it was created rootless without cgroup access",
+                self.state.id
+            ))
+            .into()
+        })
+    }
+
+    pub fn cgroup_opt(&self) -> crate::Result<Option<Box<dyn cgroups::Manager>>> {
+        match &self.state.cgroup_path {
+            Some(p) => Ok(Some(cgroups::manager(Some(p), &self.state.id)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every process of the container: its cgroup's, or without one the
+    /// processes in the init's pid namespace (just the init when it shares
+    /// rt's).
+    pub fn pids(&self) -> crate::Result<Vec<nix::unistd::Pid>> {
+        if let Some(cg) = self.cgroup_opt()? {
+            return Ok(cg.pids()?);
+        }
+        if !self.state.init_alive() {
+            return Ok(Vec::new());
+        }
+        Ok(pidns::members(self.state.pid))
     }
 
     /// Fail with a clear message unless the container is in one of `ok`.

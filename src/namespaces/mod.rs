@@ -32,6 +32,8 @@ pub enum Error {
         file: String,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    IdMap(String),
     #[error("unknown time offset clock {0:?} (monotonic or boottime)")]
     Clock(String),
 }
@@ -179,21 +181,90 @@ pub fn map_text(maps: &[LinuxIdMapping]) -> String {
 }
 
 /// Write the id maps of `pid`'s user namespace (done by the parent, which
-/// holds the rights in the outer namespace).
+/// holds the rights in the outer namespace). Root writes any map. An
+/// unprivileged caller may only map its own id once (and must deny
+/// setgroups first for gid_map); anything more goes through the setuid
+/// helpers newuidmap/newgidmap, which check /etc/subuid and /etc/subgid.
+/// The target must be dumpable until then: /proc/PID files of a
+/// non-dumpable process belong to root.
 pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
-    let write = |file: String, text: String| {
+    let privileged = nix::unistd::geteuid().is_root();
+    let write = |file: String, text: &str| {
         fs::write(&file, text).map_err(|source| Error::Write { file, source })
     };
     if let Some(maps) = linux.uid_mappings() {
-        write(format!("/proc/{pid}/uid_map"), map_text(maps))?;
+        let own = nix::unistd::geteuid().as_raw();
+        if privileged || only_own(maps, own) {
+            write(format!("/proc/{pid}/uid_map"), &map_text(maps))?;
+        } else {
+            helper("newuidmap", "uid", own, pid, maps)?;
+        }
     }
     if let Some(maps) = linux.gid_mappings() {
-        write(format!("/proc/{pid}/gid_map"), map_text(maps))?;
+        let own = nix::unistd::getegid().as_raw();
+        if privileged {
+            write(format!("/proc/{pid}/gid_map"), &map_text(maps))?;
+        } else if only_own(maps, own) {
+            write(format!("/proc/{pid}/setgroups"), "deny")?;
+            write(format!("/proc/{pid}/gid_map"), &map_text(maps))?;
+        } else {
+            helper("newgidmap", "gid", own, pid, maps)?;
+        }
     }
     Ok(())
+}
+
+/// The one map the kernel lets an unprivileged process write itself.
+fn only_own(maps: &[LinuxIdMapping], own: u32) -> bool {
+    matches!(maps, [m] if m.host_id() == own && m.size() == 1)
+}
+
+/// Run newuidmap/newgidmap: `PID inside outside count ...`.
+fn helper(
+    name: &'static str,
+    kind: &'static str,
+    own: u32,
+    pid: i32,
+    maps: &[LinuxIdMapping],
+) -> Result<()> {
+    let Some(path) = find_helper(name) else {
+        return Err(Error::IdMap(format!(
+            "linux.{kind}Mappings maps more than your own {kind} {own}: an unprivileged user \
+             needs {name} (Debian package uidmap) and ranges in /etc/sub{kind}"
+        )));
+    };
+    let mut cmd = std::process::Command::new(&path);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([m.container_id(), m.host_id(), m.size()].map(|v| v.to_string()));
+    }
+    let out = cmd.output().map_err(|source| Error::Write {
+        file: path.display().to_string(),
+        source,
+    })?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        let why = why.trim().lines().last().unwrap_or("").to_string();
+        return Err(Error::IdMap(format!(
+            "{name} {pid} failed ({}): {why} (are the ranges in /etc/sub{kind}?)",
+            out.status
+        )));
+    }
+    Ok(())
+}
+
+fn find_helper(name: &str) -> Option<PathBuf> {
+    let path = std::env::var("PATH").unwrap_or_default();
+    let found = path
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .chain(["/usr/bin", "/usr/sbin", "/bin", "/sbin"])
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file());
+    found
 }
 
 /// Text for /proc/self/timens_offsets from `linux.timeOffsets`.
@@ -234,6 +305,9 @@ mod tests {
             serde_json::from_str(r#"[{"containerID":0,"hostID":1000,"size":1},{"containerID":1,"hostID":100000,"size":65536}]"#)
                 .unwrap();
         assert_eq!(map_text(&m), "0 1000 1\n1 100000 65536\n");
+        assert!(!only_own(&m, 1000));
+        assert!(only_own(&m[..1], 1000));
+        assert!(!only_own(&m[..1], 1001));
     }
 
     #[test]

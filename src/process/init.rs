@@ -18,8 +18,16 @@ use crate::rootfs;
 use crate::syscall;
 
 pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
-    early()?;
+    // An unprivileged rt writes our id maps (and oom_score_adj) through
+    // /proc/PID, which belongs to root while we are not dumpable. The
+    // window is harmless: only the caller's own processes could reach our
+    // /proc/PID/exe, and they cannot write a binary the caller cannot.
+    let maps_by_user = cfg.plan.has_new(LinuxNamespaceType::User) && cfg.unprivileged;
+    early(!maps_by_user)?;
     chan.expect("Go", |m| matches!(m, Msg::Go))?;
+    if maps_by_user {
+        set_dumpable(false)?;
+    }
     if cfg.plan.has_new(LinuxNamespaceType::User) {
         user::become_root()?;
     }
@@ -64,16 +72,23 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
 /// Die with rt while it still needs us, stay out of reach of other
 /// processes' /proc/PID/exe (CVE-2019-5736: until execve our executable
 /// is the host's rt binary), and create device nodes with exact modes.
-pub(super) fn early() -> Result<()> {
+pub(super) fn early(non_dumpable: bool) -> Result<()> {
     set_pdeathsig(libc::SIGKILL)?;
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        return Err(Error::sys("set non-dumpable", nix::Error::last()));
+    if non_dumpable {
+        set_dumpable(false)?;
     }
     nix::sys::stat::umask(Mode::empty());
     // rt may block signals for forwarding; the container starts clean.
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
         .map_err(|e| Error::sys("reset signal mask", e))?;
+    Ok(())
+}
+
+fn set_dumpable(on: bool) -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) } != 0 {
+        return Err(Error::sys("set non-dumpable", nix::Error::last()));
+    }
     Ok(())
 }
 

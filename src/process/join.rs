@@ -58,7 +58,7 @@ fn intermediate(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
 }
 
 fn run(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
-    super::init::early()?;
+    super::init::early(true)?;
     chan.expect("Go", |m| matches!(m, Msg::Go))?;
     let process = cfg.process;
     if process.terminal() == Some(true) {

@@ -88,4 +88,7 @@ pub struct InitConfig<'a> {
     pub cgroup_fd: Option<RawFd>,
     /// Keep the caller's session keyring (--no-new-keyring).
     pub keep_keyring: bool,
+    /// rt has no privileges: it writes our id maps as an ordinary user.
+    /// Decided by rt, since our own geteuid changes once the map exists.
+    pub unprivileged: bool,
 }

@@ -60,7 +60,10 @@ pub struct State {
     pub pid_start_time: u64,
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
-    pub cgroup_path: PathBuf,
+    /// None when rootless rt could not create a cgroup: the container then
+    /// lives in the caller's cgroup, which rt must never kill or remove.
+    #[serde(default)]
+    pub cgroup_path: Option<PathBuf>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     pub created: String,
@@ -88,14 +91,20 @@ impl StateDir {
             .recursive(true)
             .mode(0o700)
             .create(root)
-            .map_err(io(format!("create state root {}", root.display())))?;
+            .map_err(|e| {
+                let hint = unprivileged_hint(&e);
+                io(format!("create state root {}{hint}", root.display()))(e)
+            })?;
         let path = root.join(id);
         match fs::DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 return Err(Error::Exists(id.to_string()))
             }
-            Err(e) => return Err(io(format!("create {}", path.display()))(e)),
+            Err(e) => {
+                let hint = unprivileged_hint(&e);
+                return Err(io(format!("create {}{hint}", path.display()))(e));
+            }
         }
         let lock = lock(&path)?;
         Ok(StateDir {
@@ -175,6 +184,16 @@ impl StateDir {
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io(format!("remove {}", self.path.display()))(e)),
         }
+    }
+}
+
+/// The usual cause of a permission error here: an unprivileged user and
+/// the default /run/rt.
+fn unprivileged_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == ErrorKind::PermissionDenied && !nix::unistd::geteuid().is_root() {
+        " (running unprivileged: set XDG_RUNTIME_DIR or pass --root)"
+    } else {
+        ""
     }
 }
 
