@@ -26,3 +26,38 @@ fn container_cannot_open_runtime_binary() {
     c.rt.delete_force(&c.id).expect_ok("delete --force");
     c.assert_nothing_left();
 }
+
+/// A privileged container (CAP_SYS_PTRACE, no user namespace) can get past
+/// non-dumpable: there rt runs from a sealed in-memory copy of itself, so
+/// what /proc/PID/exe leads to is never the host's binary and cannot be
+/// written.
+#[test]
+fn privileged_container_only_reaches_a_sealed_copy() {
+    let mut c = Case::new("cve-5736-priv");
+    if !c.is_rt() {
+        return;
+    }
+    c.bundle
+        .all_caps(&["CAP_SYS_PTRACE", "CAP_KILL", "CAP_SYS_ADMIN"]);
+    c.bundle.probe(&["sleep", "30"]);
+    c.create().expect_ok("create");
+    let out = c.rt.cmd(&["exec", &c.id, "/probe", "stat", "/proc/1/exe"]);
+    out.expect_ok("exec");
+    let target = out.json()["/proc/1/exe"]["target"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        target.starts_with("/memfd:rt"),
+        "init runs the host binary: {out:#?}"
+    );
+    let out =
+        c.rt.cmd(&["exec", &c.id, "/probe", "write", "/proc/1/exe", "x"]);
+    assert_eq!(
+        out.json()["ok"],
+        false,
+        "the runtime's image was writable: {out:#?}"
+    );
+    c.rt.delete_force(&c.id).expect_ok("delete --force");
+    c.assert_nothing_left();
+}

@@ -78,6 +78,12 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         .as_ref()
         .ok_or_else(|| spec::Error::Invalid("process is required".into()))?;
     let plan = Plan::from_spec(spec)?;
+    if crate::security::exe::reaches_runtime(
+        process.capabilities().as_ref(),
+        plan.has_new(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User),
+    ) {
+        crate::security::exe::reexec_sealed().map_err(process::Error::from)?;
+    }
     let seccomp = linux_seccomp(spec)?;
     if opts.rootless
         && !plan.has_new(LinuxNamespaceType::User)

@@ -62,6 +62,24 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
         &[Status::Created, Status::Running]
     };
     c.require("exec", ok, "created or running")?;
+    // The container's processes (its own capabilities) and the new one's.
+    let own_user_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+        });
+    if crate::security::exe::reaches_runtime(
+        spec.process()
+            .as_ref()
+            .and_then(|p| p.capabilities().as_ref()),
+        own_user_ns,
+    ) || crate::security::exe::reaches_runtime(opts.process.capabilities().as_ref(), own_user_ns)
+    {
+        crate::security::exe::reexec_sealed().map_err(process::Error::from)?;
+    }
     let joins = joins(c.state.pid)?;
     let seccomp = super::create::linux_seccomp(spec)?;
     let console: Option<OwnedFd> = match opts.console_socket {

@@ -3,6 +3,7 @@
 //! until they are implemented.)
 
 mod capabilities;
+pub mod exe;
 pub mod seccomp;
 
 pub use capabilities::{apply_capabilities, drop_bounding};
@@ -13,6 +14,8 @@ pub enum Error {
     UnknownCapability(String),
     #[error("set {set} capabilities: {cause}")]
     Caps { set: &'static str, cause: String },
+    #[error("sealed copy of rt: {0}")]
+    SealedExe(String),
     #[error("seccomp: {0}")]
     Seccomp(String),
     #[error("set no_new_privs: {0}")]
