@@ -7,10 +7,12 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::cli::GlobalArgs;
 
+#[derive(Clone)]
 pub struct Logger {
     file: Option<PathBuf>,
     json: bool,
@@ -54,6 +56,48 @@ impl Logger {
         if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
             let _ = f.write_all(line.as_bytes());
         }
+    }
+}
+
+/// The process's logger for code far from the command line (phase timings).
+static GLOBAL: OnceLock<Logger> = OnceLock::new();
+
+pub fn install(logger: &Logger) {
+    let _ = GLOBAL.set(logger.clone());
+}
+
+fn debugging() -> Option<&'static Logger> {
+    GLOBAL.get().filter(|l| l.debug)
+}
+
+/// With --debug, how long each phase of a command took: where a container
+/// start spends its time, without strace. Free when --debug is off.
+pub struct Phases {
+    what: &'static str,
+    start: Instant,
+    last: Instant,
+}
+
+impl Phases {
+    pub fn start(what: &'static str) -> Phases {
+        let now = Instant::now();
+        Phases {
+            what,
+            start: now,
+            last: now,
+        }
+    }
+
+    pub fn mark(&mut self, phase: &str) {
+        let Some(log) = debugging() else { return };
+        let now = Instant::now();
+        log.debug(&format!(
+            "{} {phase}: {:.2} ms (at {:.2} ms)",
+            self.what,
+            (now - self.last).as_secs_f64() * 1e3,
+            (now - self.start).as_secs_f64() * 1e3
+        ));
+        self.last = now;
     }
 }
 

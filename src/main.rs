@@ -7,6 +7,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = rt::cli::parse();
     let log = rt::log::Logger::from_cli(&cli.global);
+    rt::log::install(&log);
     match rt::cli::dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -151,3 +151,40 @@ fn preserve_fds_passes_descriptor_three() {
     );
     c.assert_nothing_left();
 }
+
+#[test]
+fn debug_reports_phase_timings() {
+    let mut c = Case::new("cli-debug");
+    if !c.is_rt() {
+        return;
+    }
+    c.bundle.probe(&["exit", "0"]);
+    c.bundle.save();
+    let out = Command::new(rt())
+        .args([
+            "--root",
+            c.rt.root.to_str().unwrap(),
+            "--debug",
+            "run",
+            "--bundle",
+        ])
+        .arg(&c.bundle.dir)
+        .arg(&c.id)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for phase in [
+        "create clone:",
+        "create state saved:",
+        "start init released:",
+        "delete cgroup removed:",
+    ] {
+        assert!(
+            stderr.contains(&format!("rt: debug: {phase}")),
+            "{phase} missing: {stderr}"
+        );
+    }
+    c.assert_nothing_left();
+}

@@ -71,6 +71,7 @@ impl Drop for Guard {
 
 pub fn create(opts: CreateOptions) -> Result<Created> {
     crate::state::validate_id(opts.id)?;
+    let mut phases = crate::log::Phases::start("create");
     let bundle = spec::load(opts.bundle)?;
     let spec = &bundle.spec;
     let process = spec
@@ -157,6 +158,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         // from deny-all plus the default devices, as in runc.
         guard.cgroup.as_ref().map(|c| c.apply(res)).transpose()?;
     }
+    phases.mark("config, state dir and cgroup");
     let cgroup_dirs = match guard.cgroup {
         Some(_) => cgroups::container_dirs(&cg_path),
         None => cgroups::own_dirs(),
@@ -221,6 +223,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn(&cfg, &ours, &theirs)?;
+    phases.mark("clone");
     drop(theirs);
     drop(console);
     drop(fifo_fd);
@@ -258,6 +261,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     }
     // If the child failed meanwhile, its error is waiting in the channel.
     let _ = ours.send(&Msg::Placed);
+    phases.mark("id maps and cgroup placement");
 
     loop {
         match ours.recv()? {
@@ -280,6 +284,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         }
     }
 
+    phases.mark("container setup (mounts, hooks, pivot, security)");
     let dir = guard
         .dir
         .take()
@@ -290,6 +295,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     }
     guard.cgroup = None;
     guard.pid = None;
+    phases.mark("state saved");
     Ok(Created { dir, state })
 }
 

@@ -40,6 +40,7 @@ fn kill_and_wait(c: &Container) -> Result<()> {
 /// Remove a container. A running or paused one needs `force`; a created
 /// one is destroyed as runc does.
 pub fn delete(c: Container, force: bool, log: &Logger) -> Result<()> {
+    let mut phases = crate::log::Phases::start("delete");
     match c.status() {
         Status::Stopped | Status::Creating => {}
         Status::Created => kill_and_wait(&c)?,
@@ -54,13 +55,16 @@ pub fn delete(c: Container, force: bool, log: &Logger) -> Result<()> {
             .into())
         }
     }
+    phases.mark("processes gone");
     if let Some(cg) = c.cgroup_opt()? {
         cg.destroy()?;
     }
+    phases.mark("cgroup removed");
     let json = oci_state(&c.state, Status::Stopped).to_string();
     if let Err(e) = hooks::run(c.state.hooks.as_ref(), Kind::Poststop, &json) {
         log.warn(&e.to_string());
     }
     c.dir.remove()?;
+    phases.mark("poststop hooks run, state removed");
     Ok(())
 }

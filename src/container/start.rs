@@ -16,6 +16,7 @@ use crate::Result;
 
 pub fn start(c: &mut Container, log: &Logger) -> Result<()> {
     c.require("start", &[Status::Created], "created")?;
+    let mut phases = crate::log::Phases::start("start");
     let fifo = c.dir.fifo();
     // Non-blocking open: a dead init must not hang `start`.
     let fd = open(
@@ -43,6 +44,7 @@ pub fn start(c: &mut Container, log: &Logger) -> Result<()> {
             Err(e) => return Err(Error::Failed(format!("read exec fifo: {e}")).into()),
         }
     }
+    phases.mark("init released");
     let _ = fs::remove_file(&fifo);
     c.state.started = true;
     c.save()?;
@@ -51,5 +53,6 @@ pub fn start(c: &mut Container, log: &Logger) -> Result<()> {
     if let Err(e) = hooks::run(c.state.hooks.as_ref(), Kind::Poststart, &json) {
         log.warn(&e.to_string());
     }
+    phases.mark("state saved, poststart hooks run");
     Ok(())
 }
