@@ -202,6 +202,17 @@ impl FsManager {
 }
 
 impl Manager for FsManager {
+    fn container_dirs(&self) -> Vec<(String, PathBuf)> {
+        let base = Path::new("/sys/fs/cgroup");
+        self.hierarchy_dirs()
+            .into_iter()
+            .filter_map(|(mount, dir)| {
+                let name = mount.strip_prefix(base).ok()?.to_string_lossy().to_string();
+                Some((name, dir))
+            })
+            .collect()
+    }
+
     fn create(&self) -> Result<()> {
         let mut created = Vec::new();
         let r = self.create_all(&mut created);

@@ -120,6 +120,12 @@ pub trait Manager {
     /// clone3(CLONE_INTO_CGROUP). None without a cgroup2 mount. `add_task`
     /// is still needed afterwards for the v1 hierarchies of a hybrid host.
     fn join_fd(&self) -> Result<Option<OwnedFd>>;
+    /// For the container's /sys/fs/cgroup: one entry per host hierarchy,
+    /// with its name below /sys/fs/cgroup ("" on a unified-only host, where
+    /// the hierarchy is /sys/fs/cgroup itself) and the host directory of
+    /// the container's cgroup in it. From the layout the manager already
+    /// read, so create reads mountinfo once.
+    fn container_dirs(&self) -> Vec<(String, PathBuf)>;
     /// `add_task` for a process born in the cgroup2 directory through
     /// `join_fd`: only the v1 hierarchies (if any) still need the write,
     /// and each write costs an RCU grace period.
@@ -182,22 +188,6 @@ fn resolve(cgroups_path: Option<&Path>, id: &str, own: &Path) -> Result<PathBuf>
         ));
     }
     Ok(PathBuf::from("/").join(rel))
-}
-
-/// For the container's /sys/fs/cgroup: one entry per host hierarchy, with
-/// its name below /sys/fs/cgroup ("" on a unified-only host, where the
-/// hierarchy is /sys/fs/cgroup itself) and the host directory of the
-/// container's cgroup in it.
-pub fn container_dirs(path: &Path) -> Vec<(String, PathBuf)> {
-    let base = Path::new("/sys/fs/cgroup");
-    FsManager::new(path.to_path_buf())
-        .hierarchy_dirs()
-        .into_iter()
-        .filter_map(|(mount, dir)| {
-            let name = mount.strip_prefix(base).ok()?.to_string_lossy().to_string();
-            Some((name, dir))
-        })
-        .collect()
 }
 
 /// `container_dirs` for a container without a cgroup of its own (rootless):

@@ -159,8 +159,8 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         guard.cgroup.as_ref().map(|c| c.apply(res)).transpose()?;
     }
     phases.mark("config, state dir and cgroup");
-    let cgroup_dirs = match guard.cgroup {
-        Some(_) => cgroups::container_dirs(&cg_path),
+    let cgroup_dirs = match &guard.cgroup {
+        Some(c) => c.container_dirs(),
         None => cgroups::own_dirs(),
     };
     let cgroup_fd = match guard.cgroup.as_ref() {
