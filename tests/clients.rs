@@ -16,9 +16,13 @@ struct Podman {
 }
 
 impl Podman {
-    /// A private podman: its own storage, run root and config, cgroupfs (no
-    /// systemd here), no network, and no default ulimits (its default
-    /// nofile of 1048576 is above what this sandbox lets root set).
+    /// A private podman: its own storage, run root, temporary dir and config,
+    /// cgroupfs (no systemd here), no network, and no default ulimits (its
+    /// default nofile of 1048576 is above what this sandbox lets root set).
+    /// Locks are files in the private temporary dir: podman's default shm
+    /// locks live in one /dev/shm segment shared by every podman on the
+    /// host, and the first podman after boot frees all of them, so parallel
+    /// tests with separate roots could end up sharing a lock.
     fn new(c: &Case) -> Option<Podman> {
         if !c.is_rt() || !Path::new("/usr/bin/podman").exists() {
             eprintln!("note: podman tests need rt and podman (tests/setup.sh installs it)");
@@ -29,7 +33,10 @@ impl Podman {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("containers.conf"),
-            "[containers]\ndefault_ulimits = []\n",
+            format!(
+                "[containers]\ndefault_ulimits = []\n[engine]\nlock_type = \"file\"\ntmp_dir = \"{}\"\n",
+                dir.join("tmp").display()
+            ),
         )
         .unwrap();
         let img = dir.join("image");
@@ -45,27 +52,55 @@ impl Podman {
         })
     }
 
+    /// podman's argv up to the subcommand: every private location and rt.
+    fn base(&self) -> Vec<String> {
+        let mut v: Vec<String> = vec!["timeout".into(), "60".into(), "podman".into()];
+        for (flag, sub) in [("--root", "root"), ("--runroot", "runroot")] {
+            v.push(flag.into());
+            v.push(self.dir.join(sub).display().to_string());
+        }
+        for a in [
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+            "--runtime",
+            env!("CARGO_BIN_EXE_rt"),
+        ] {
+            v.push(a.into());
+        }
+        v
+    }
+
     fn cmd(&self, args: &[&str]) -> Output {
-        Command::new("timeout")
-            .arg("60")
-            .arg("podman")
+        let base = self.base();
+        Command::new(&base[0])
             .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
-            .arg("--root")
-            .arg(self.dir.join("root"))
-            .arg("--runroot")
-            .arg(self.dir.join("runroot"))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-            ])
-            .args(["--runtime", env!("CARGO_BIN_EXE_rt")])
+            .args(&base[1..])
             .args(args)
             .output()
             .expect("run podman")
+    }
+
+    /// What a hung or failed podman test needs to be understood.
+    fn diagnose(&self) -> String {
+        let ps = self.cmd(&["ps", "-a"]);
+        let tree = Command::new("ps")
+            .args(["-eo", "pid,ppid,stat,wchan:20,args", "--forest"])
+            .output()
+            .unwrap();
+        let tree: String = stdout(&tree)
+            .lines()
+            .filter(|l| l.contains("podman") || l.contains("conmon") || l.contains("/rt"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        format!(
+            "podman ps -a:\n{}{}\nprocesses:\n{tree}",
+            stdout(&ps),
+            String::from_utf8_lossy(&ps.stderr)
+        )
     }
 
     fn run(&self, extra: &[&str], command: &[&str]) -> Output {
@@ -125,26 +160,41 @@ fn podman_runs_limits_execs_and_stops() {
 fn podman_terminal_through_conmon() {
     let c = Case::new("podman-tty");
     let Some(p) = Podman::new(&c) else { return };
+    // Pulled first so that the terminal run below is only the run.
+    let o = p.cmd(&["pull", &p.image]);
+    assert!(o.status.success(), "{o:?}");
     // conmon hands rt a console socket; script(1) gives podman a terminal.
-    let inner = format!(
-        "CONTAINERS_CONF={conf} timeout 60 podman --root {root} --runroot {rr} --storage-driver vfs \
-         --cgroup-manager cgroupfs --events-backend file --runtime {rt} run --rm -t --network none \
-         --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 {img} /probe tty",
-        conf = p.dir.join("containers.conf").display(),
-        root = p.dir.join("root").display(),
-        rr = p.dir.join("runroot").display(),
-        rt = env!("CARGO_BIN_EXE_rt"),
-        img = p.image,
+    let mut argv = p.base();
+    argv.extend(
+        [
+            "run",
+            "--rm",
+            "-t",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            &p.image,
+            "/probe",
+            "tty",
+        ]
+        .map(String::from),
     );
     let o = Command::new("script")
-        .args(["-qec", &inner, "/dev/null"])
+        .env("CONTAINERS_CONF", p.dir.join("containers.conf"))
+        .args(["-qec", &argv.join(" "), "/dev/null"])
         .output()
         .unwrap();
     let text = stdout(&o).replace('\r', "");
-    assert!(
-        text.contains("\"0\":true,\"1\":true,\"2\":true"),
-        "the container sees a terminal: {text}"
-    );
+    if !text.contains("\"0\":true,\"1\":true,\"2\":true") {
+        panic!(
+            "the container sees a terminal: {text}\n{:?}\n{}",
+            o.status,
+            p.diagnose()
+        );
+    }
 }
 
 /// A private containerd daemon (its own root, state and socket under the
