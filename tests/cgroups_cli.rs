@@ -185,8 +185,15 @@ fn pause_resume_ps_update_events() {
     let pid = st["pid"].as_u64().unwrap();
 
     let ps: Vec<u64> = serde_json::from_str(&b.ok(&["ps", "--format", "json", &b.id])).unwrap();
-    // The init, and at times the mv it is running.
-    assert!(ps.contains(&pid) && ps.len() <= 2, "{ps:?}");
+    // The init, and at times the mv it is running (or one just exiting):
+    // every other pid listed is the init's child or already gone.
+    assert!(ps.contains(&pid), "{ps:?}");
+    for p in ps.iter().filter(|p| **p != pid) {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
+            let ppid = stat.rsplit(')').next().unwrap().split_whitespace().nth(1);
+            assert_eq!(ppid, Some(pid.to_string().as_str()), "{ps:?}: {stat}");
+        }
+    }
     let table = b.ok(&["ps", &b.id]);
     assert!(table.lines().next().unwrap().contains("PID"));
     assert!(table.contains(&format!(" {pid} ")), "{table}");
