@@ -25,15 +25,19 @@ cp -a /usr/bin /usr/lib/x86_64-linux-gnu/perl* /usr/share/perl* "$W/src/rootfs/u
 umoci repack --image "$img:latest" "$W/src" >/dev/null
 echo "second layer" > "$W/src/rootfs/etc-file"
 umoci repack --image "$img:latest" "$W/src" >/dev/null
-rm -rf "$W/src"
+# $W/src stays until the end (see measure below).
 size=$(du -sh "$img" | cut -f1)
 files=$(tar -tzf "$(ls -S "$img"/blobs/sha256/* | head -1)" | wc -l)
 echo "image: $size compressed, $files entries in the big layer"
 
 # Each measurement: wall seconds and CPU seconds (user+sys). The variants
-# are interleaved run by run so background load hits them alike.
-# Dirty pages from the previous run are flushed first (not timed), so one
-# run's writeback does not throttle the next.
+# are interleaved run by run, in an order rotated every round, so
+# background load hits them alike. Dirty pages from the previous run are
+# flushed first (not timed), so one run's writeback does not throttle the
+# next. Nothing is deleted until the end: on ext4 without a journal (this
+# VM's root), creating inodes right after a large delete scans the freshly
+# freed ones (recently_deleted) for about half a minute, which would bill
+# one unpacker for the previous one's cleanup.
 measure() {
     sync
     s=$(date +%s%N)
@@ -43,21 +47,27 @@ measure() {
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+variant() {
+    case $1 in
+        umoci) measure umoci unpack --image "$img:latest" "$W/u$2" >> "$W/umoci";;
+        # A fresh rt root each round: an empty layer cache.
+        first) measure "$RT" --root "$W/root$2" image unpack -q "$img:latest" "$W/f$2" >> "$W/first";;
+        # The cache root1 filled in round 1 (first runs before again there).
+        again) measure "$RT" --root "$W/root1" image unpack -q "$img:latest" "$W/r$2" >> "$W/again";;
+        flat) measure "$RT" --root "$W/root1" image unpack -q --flat "$img:latest" "$W/x$2" >> "$W/flat";;
+    esac
+}
+
 # Warm the page cache with the blobs, as all runs would see them.
 cat "$img"/blobs/sha256/* > /dev/null
 : > "$W/umoci"; : > "$W/first"; : > "$W/again"; : > "$W/flat"
 for i in $(seq "$RUNS"); do
-    measure umoci unpack --image "$img:latest" "$W/u$i" >> "$W/umoci"; rm -rf "$W/u$i"
-    # Alternate which rt variant follows umoci's large delete, so the
-    # file system's delayed work after it does not always hit the same one.
-    if [ $((i % 2)) -eq 0 ]; then
-        measure "$RT" --root "$W/root1" image unpack -q --flat "$img:latest" "$W/x$i" >> "$W/flat"; rm -rf "$W/x$i"
-    fi
-    measure "$RT" --root "$W/root$i" image unpack -q "$img:latest" "$W/f$i" >> "$W/first"
-    measure "$RT" --root "$W/root1" image unpack -q "$img:latest" "$W/r$i" >> "$W/again"
-    if [ $((i % 2)) -eq 1 ]; then
-        measure "$RT" --root "$W/root1" image unpack -q --flat "$img:latest" "$W/x$i" >> "$W/flat"; rm -rf "$W/x$i"
-    fi
+    case $((i % 3)) in
+        1) order="umoci first again flat";;
+        2) order="first flat umoci again";;
+        0) order="flat umoci first again";;
+    esac
+    for v in $order; do variant "$v" "$i"; done
 done
 col() { cut -d' ' -f"$2" "$W/$1" | median; }
 base=$(col umoci 1); basecpu=$(col umoci 2)
