@@ -2,8 +2,8 @@
 # collect.sh: regenerate benches/layout/hot-functions.txt, the functions rt
 # runs in the commands a node agent calls all the time, in first-run order.
 #
-# build.rs hands the list to the linker as a symbol ordering file for
-# release builds, so that code sits together at the start of .text. Why:
+# benches/layout/link-gcc hands the list to the linker as a symbol ordering
+# file for release builds, so that code sits together at the start of .text. Why:
 # the kernel maps file pages around every page fault (fault-around, 64 KiB),
 # so code spread over a 4 MiB .text costs resident memory for everything
 # near what runs; packed, `rt state` maps a fraction of it. A stale list is
@@ -17,13 +17,13 @@ work=$(mktemp -d /tmp/rt-layout.XXXXXX)
 trap 'umount -l "$work"/b/rootfs 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # The same build as `cargo static`, with symbols kept, in its own target
-# dir. Symbols are kept through RUSTFLAGS, not the profile: cargo mixes the
+# dir (kept, so the next run is incremental). Symbols are kept through RUSTFLAGS, not the profile: cargo mixes the
 # profile (strip included) into the hash in every mangled name, and the
 # names must be those of the real build.
 cd "$repo"
 RUSTFLAGS="-C target-feature=+crt-static -C strip=none" \
-    cargo static --target-dir "$work/target" >&2
-rt=$work/target/x86_64-unknown-linux-gnu/release/rt
+    cargo static --target-dir "$repo/target/layout" >&2
+rt=$repo/target/layout/x86_64-unknown-linux-gnu/release/rt
 "$repo/rootfs-fixtures/make-bundle.sh" "$work/b" sleep 100 >/dev/null
 
 log=$work/trace
