@@ -296,8 +296,18 @@ fn cache_reuses_layers_across_unpacks_and_images() {
     };
     let l = run("base", "b-1");
     assert!(l.contains("1 extracted, 0 cached"), "{l}");
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(t.path("b-root/.images/chains"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    let base = entries().pop().unwrap();
+    // Written without fsync: not durable until reused in this boot.
+    assert!(!base.join("durable").exists());
     let l = run("base", "b-2");
     assert!(l.contains("0 extracted, 1 cached"), "{l}");
+    assert!(base.join("durable").exists());
     let l = run("derived", "b-3");
     assert!(l.contains("1 extracted, 1 cached"), "{l}");
     assert_eq!(
@@ -344,6 +354,20 @@ fn cache_reuses_layers_across_unpacks_and_images() {
     ok(&rt(
         &t.path("b-root"),
         &["image", "remove", t.path("b-4").to_str().unwrap()],
+    ));
+    // An unsynced entry from another boot may be torn by a crash: it is
+    // extracted again, never trusted.
+    std::fs::remove_file(base.join("durable")).unwrap();
+    std::fs::write(base.join("boot"), "an-earlier-boot").unwrap();
+    let l = run("base", "b-5");
+    assert!(l.contains("1 extracted, 0 cached"), "{l}");
+    assert_eq!(
+        std::fs::read(t.path("b-5/rootfs/hello")).unwrap(),
+        b"hello world\n"
+    );
+    ok(&rt(
+        &t.path("b-root"),
+        &["image", "remove", t.path("b-5").to_str().unwrap()],
     ));
     ok(&rt(&t.path("b-root"), &["image", "prune"]));
     assert_eq!(chains(), 0);

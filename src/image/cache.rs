@@ -5,6 +5,13 @@
 //! an overlay of its cached parents, which gives it exactly the semantics of
 //! extracting onto the flattened tree (symlinked parents, hardlinks to lower
 //! files, whiteouts), while the kernel records the result as a diff.
+//!
+//! Layers are written without fsync (syncing a first unpack doubles its
+//! time), so a crash can leave a published entry with torn files. Each
+//! entry records the boot it was written in; the first time it is reused
+//! in that boot the cache file system is synced and the entry marked
+//! durable. An entry from an earlier boot that never got that far is
+//! discarded and extracted again instead of being trusted.
 
 use std::ffi::CString;
 use std::fs;
@@ -127,6 +134,49 @@ impl Cache {
         self.chain_dir(chain).is_dir()
     }
 
+    /// Whether a published entry may be used, making it durable or
+    /// discarding it as `durability` decides.
+    pub fn usable(&self, chain: &Digest) -> Result<bool, Error> {
+        if !self.has(chain) {
+            return Ok(false);
+        }
+        let entry = self.root.join("chains").join(chain.file_name());
+        let written_in = fs::read_to_string(entry.join(BOOT_FILE)).ok();
+        let durable = entry.join(DURABLE_FILE).exists();
+        match durability(written_in.as_deref(), durable, &boot_id()) {
+            Durability::Durable => Ok(true),
+            Durability::ThisBoot => {
+                self.sync()?;
+                fs::write(entry.join(DURABLE_FILE), b"")
+                    .map_err(|e| Error::io("mark cached layer durable", e))?;
+                Ok(true)
+            }
+            // A mounted bundle uses it, so this boot already relied on it
+            // (a boot file rewritten by hand): keep it, synced.
+            Durability::Suspect if in_use(&mountinfo()?, &entry) => {
+                self.sync()?;
+                Ok(true)
+            }
+            Durability::Suspect => {
+                // Out of the way first (atomic), so a concurrent unpack
+                // sees either the old entry or none.
+                let aside = self.root.join("tmp").join(format!(
+                    "stale-{}-{}",
+                    std::process::id(),
+                    chain.file_name()
+                ));
+                match fs::rename(&entry, &aside) {
+                    Ok(()) => {
+                        let _ = fs::remove_dir_all(&aside);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(format!("discard cached layer {chain}"), e)),
+                }
+                Ok(false)
+            }
+        }
+    }
+
     /// Prepares a directory to extract the next layer into: the bare diff
     /// for a base layer, otherwise an overlay of the parents' diffs.
     pub fn begin(&self, lowers_top_first: &[PathBuf]) -> Result<Pending, Error> {
@@ -162,6 +212,12 @@ impl Cache {
         Ok(p)
     }
 
+    fn sync(&self) -> Result<(), Error> {
+        let dir = fs::File::open(&self.root)
+            .map_err(|e| Error::io(format!("open {}", self.root.display()), e))?;
+        nix::unistd::syncfs(&dir).map_err(|e| Error::io("sync the layer cache", e.into()))
+    }
+
     /// Publishes a fully extracted and verified layer under its ChainID. If
     /// a concurrent unpack won the race, its identical copy is kept.
     pub fn commit(&self, mut p: Pending, chain: &Digest) -> Result<PathBuf, Error> {
@@ -172,6 +228,8 @@ impl Cache {
             let _ = fs::remove_dir_all(p.dir.join("work"));
             let _ = fs::remove_dir(p.merged());
         }
+        fs::write(p.dir.join(BOOT_FILE), boot_id())
+            .map_err(|e| Error::io("record the boot of a cached layer", e))?;
         let final_dir = self.root.join("chains").join(chain.file_name());
         match fs::rename(&p.dir, &final_dir) {
             Ok(()) => p.published = true,
@@ -179,6 +237,39 @@ impl Cache {
             Err(e) => return Err(Error::io(format!("publish layer {chain}"), e)),
         }
         Ok(self.chain_dir(chain))
+    }
+}
+
+const BOOT_FILE: &str = "boot";
+const DURABLE_FILE: &str = "durable";
+
+/// This boot's id; empty if the kernel does not say, which makes every
+/// entry look like it came from another boot (safe: extracted again).
+fn boot_id() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Durability {
+    /// Synced to disk once: safe in any boot.
+    Durable,
+    /// Written in this boot and not synced: intact unless this very boot
+    /// crashes, so it can be synced now and trusted.
+    ThisBoot,
+    /// Written in an earlier boot (or by an rt that did not record it) and
+    /// never synced: a crash may have torn it.
+    Suspect,
+}
+
+pub fn durability(written_in: Option<&str>, durable: bool, now: &str) -> Durability {
+    if durable {
+        return Durability::Durable;
+    }
+    match written_in.map(str::trim) {
+        Some(b) if !b.is_empty() && b == now => Durability::ThisBoot,
+        _ => Durability::Suspect,
     }
 }
 
@@ -205,13 +296,22 @@ pub fn copy_root_meta(from: &Path, to: &Path) -> Result<(), Error> {
     .map_err(|e| err(e.into()))
 }
 
+fn mountinfo() -> Result<String, Error> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("read /proc/self/mountinfo", e))
+}
+
+/// Whether a mount (an overlay's lowerdir, upperdir...) names a path in `dir`.
+fn in_use(mountinfo: &str, dir: &Path) -> bool {
+    mountinfo.contains(&format!("{}/", dir.to_string_lossy()))
+}
+
 impl Cache {
     /// Removes cached layers no mounted overlay uses, and leftovers of
     /// interrupted unpacks. Returns how many entries were removed. Only
     /// mounts visible in this mount namespace count as users.
     pub fn prune(&self) -> Result<usize, Error> {
-        let mi = fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
+        let mi = mountinfo()?;
         let mut removed = 0;
         for sub in ["chains", "tmp"] {
             let dir = self.root.join(sub);
@@ -222,8 +322,7 @@ impl Cache {
             };
             for ent in rd {
                 let p = ent.map_err(|e| Error::io("read cache", e))?.path();
-                let needle = p.to_string_lossy().to_string();
-                if mi.contains(&format!("{needle}/")) {
+                if in_use(&mi, &p) {
                     continue;
                 }
                 fs::remove_dir_all(&p)
@@ -232,5 +331,21 @@ impl Cache {
             }
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{durability, Durability};
+
+    #[test]
+    fn entries_are_trusted_once_synced_or_within_their_boot() {
+        assert_eq!(durability(Some("a"), true, "b"), Durability::Durable);
+        assert_eq!(durability(None, true, "b"), Durability::Durable);
+        assert_eq!(durability(Some("b\n"), false, "b"), Durability::ThisBoot);
+        assert_eq!(durability(Some("a"), false, "b"), Durability::Suspect);
+        assert_eq!(durability(None, false, "b"), Durability::Suspect);
+        // No boot id from the kernel: never "this boot".
+        assert_eq!(durability(Some(""), false, ""), Durability::Suspect);
     }
 }

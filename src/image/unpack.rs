@@ -256,7 +256,7 @@ fn unpack_into(
             let mut lowers: Vec<PathBuf> = Vec::new();
             for (i, (l, chain)) in layers.iter().zip(&chains).enumerate() {
                 progress.layer(i);
-                if cache.has(chain) {
+                if cache.usable(chain)? {
                     report.layers_reused += 1;
                     progress.skip(l.size);
                     lowers.insert(0, cache.chain_dir(chain));
