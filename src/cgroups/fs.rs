@@ -231,11 +231,24 @@ impl Manager for FsManager {
         Ok(())
     }
 
-    fn add_task_v1(&self, pid: Pid) -> Result<()> {
-        for m in &self.layout.v1 {
-            write(&m.mount.join(self.rel()), "cgroup.procs", pid)?;
+    fn v1_task_files(&self) -> Result<Vec<OwnedFd>> {
+        let open = |m: &super::layout::V1Mount| {
+            let f = m.mount.join(self.rel()).join("tasks");
+            File::options()
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&f)
+                .map(OwnedFd::from)
+                .map_err(io(&f))
+        };
+        self.layout.v1.iter().map(open).collect()
+    }
+
+    fn add_task_v2(&self, pid: Pid) -> Result<()> {
+        match self.unified_dir() {
+            Some(d) => write(&d, "cgroup.procs", pid),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn apply(&self, r: &LinuxResources) -> Result<()> {

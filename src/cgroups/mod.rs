@@ -126,12 +126,18 @@ pub trait Manager {
     /// the container's cgroup in it. From the layout the manager already
     /// read, so create reads mountinfo once.
     fn container_dirs(&self) -> Vec<(String, PathBuf)>;
-    /// `add_task` for a process born in the cgroup2 directory through
-    /// `join_fd`: only the v1 hierarchies (if any) still need the write,
-    /// and each write costs an RCU grace period.
-    fn add_task_v1(&self, pid: Pid) -> Result<()> {
-        self.add_task(pid)
-    }
+    /// The `tasks` file of the cgroup in each v1 hierarchy, opened for
+    /// writing, for the container's init to move itself with "0". Moving
+    /// another process (cgroup.procs) takes a global lock whose first use
+    /// after a quiet spell waits for an RCU grace period (5-20 ms here,
+    /// more than the rest of create); a single-threaded process moving
+    /// itself through `tasks` does not take it. The opener's credentials
+    /// are the ones checked, so the init may already be in its user
+    /// namespace when it writes.
+    fn v1_task_files(&self) -> Result<Vec<OwnedFd>>;
+    /// `add_task` for the cgroup2 hierarchy only (the v1 ones placed
+    /// through `v1_task_files`); nothing without a cgroup2 mount.
+    fn add_task_v2(&self, pid: Pid) -> Result<()>;
 }
 
 /// rt's own cgroup, which relative cgroupsPaths are taken from: the

@@ -167,6 +167,11 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         Some(c) => c.join_fd()?,
         None => None,
     };
+    let cgroup_tasks = match guard.cgroup.as_ref() {
+        Some(c) => c.v1_task_files()?,
+        None => Vec::new(),
+    };
+    let task_fds: Vec<_> = cgroup_tasks.iter().map(|f| f.as_raw_fd()).collect();
 
     let console = match (opts.console_socket, &opts.console_fd) {
         (Some(p), _) if process.terminal() == Some(true) => Some(
@@ -218,6 +223,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         lock_fd: guard.dir.as_ref().map(|d| d.lock_fd()).unwrap_or(-1),
         seccomp: seccomp.as_ref(),
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+        cgroup_tasks: &task_fds,
         keep_keyring: opts.no_new_keyring,
         unprivileged: !nix::unistd::geteuid().is_root(),
     };
@@ -227,6 +233,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     drop(theirs);
     drop(console);
     drop(fifo_fd);
+    drop(cgroup_tasks);
     guard.pid = Some(Pid::from_raw(first));
 
     let pid = if plan.single_clone() {
@@ -242,21 +249,20 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     };
     state.pid = pid;
     state.pid_start_time = process_start_time(pid).unwrap_or(0);
-    // Let the child build its rootfs while we move it into its cgroup: the
-    // first cgroup.procs write of a v1 hierarchy waits for an RCU grace
-    // period (7-15 ms here), which this overlaps with the mount work.
-    // Before Go: an unprivileged rt can only write it while the child is
-    // still dumpable.
+    // The init moved itself into the v1 hierarchies (v1_task_files) and
+    // was born in its cgroup2 directory (CLONE_INTO_CGROUP), or its
+    // intermediate was; without a cgroup2 fd it is moved here, while it
+    // builds its rootfs.
+    // oom_score_adj before Go: an unprivileged rt can only write it while
+    // the child is still dumpable.
     if let Some(adj) = process.oom_score_adj() {
         fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(|e| Error::Failed(format!("set oom_score_adj {adj}: {e}")))?;
     }
     ours.send(&Msg::Go)?;
     if let Some(c) = guard.cgroup.as_ref() {
-        if cgroup_fd.is_some() {
-            c.add_task_v1(Pid::from_raw(pid))?;
-        } else {
-            c.add_task(Pid::from_raw(pid))?;
+        if cgroup_fd.is_none() {
+            c.add_task_v2(Pid::from_raw(pid))?;
         }
     }
     // If the child failed meanwhile, its error is waiting in the channel.

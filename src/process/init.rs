@@ -3,6 +3,7 @@
 //! cause; nothing here prints.
 
 use std::convert::Infallible;
+use std::os::fd::RawFd;
 
 use nix::fcntl::OFlag;
 use nix::sched::{unshare, CloneFlags};
@@ -18,6 +19,7 @@ use crate::rootfs;
 use crate::syscall;
 
 pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
+    join_v1_cgroups(cfg.cgroup_tasks)?;
     // An unprivileged rt writes our id maps (and oom_score_adj) through
     // /proc/PID, which belongs to root while we are not dumpable. The
     // window is harmless: only the caller's own processes could reach our
@@ -96,6 +98,23 @@ pub(super) fn set_pdeathsig(sig: i32) -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig, 0, 0, 0) } != 0 {
         return Err(Error::sys("set parent-death signal", nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// Moves this (single-threaded) process into the container's cgroup in
+/// each v1 hierarchy before it does anything worth accounting.
+fn join_v1_cgroups(tasks: &[RawFd]) -> Result<()> {
+    for &fd in tasks {
+        // SAFETY: a descriptor rt opened for writing; "0" names the writer.
+        if unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) } != 1 {
+            return Err(Error::sys(
+                "join the container's cgroup",
+                nix::Error::last(),
+            ));
+        }
+        // SAFETY: ours to close; nothing else uses it in this process.
+        unsafe { libc::close(fd) };
     }
     Ok(())
 }

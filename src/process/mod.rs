@@ -86,6 +86,9 @@ pub struct InitConfig<'a> {
     /// The container's cgroup2 directory: the child is born there
     /// (CLONE_INTO_CGROUP) instead of being moved.
     pub cgroup_fd: Option<RawFd>,
+    /// The cgroup v1 `tasks` files the init writes "0" to, first thing,
+    /// to move itself (see cgroups::Manager::v1_task_files).
+    pub cgroup_tasks: &'a [RawFd],
     /// Keep the caller's session keyring (--no-new-keyring).
     pub keep_keyring: bool,
     /// rt has no privileges: it writes our id maps as an ordinary user.
