@@ -52,9 +52,13 @@ impl Podman {
         })
     }
 
-    /// podman's argv up to the subcommand: every private location and rt.
+    /// podman's argv up to the subcommand: every private location and rt,
+    /// under a timeout that ends with SIGKILL (`podman run` passes SIGTERM
+    /// on to the container and keeps waiting).
     fn base(&self) -> Vec<String> {
-        let mut v: Vec<String> = vec!["timeout".into(), "60".into(), "podman".into()];
+        let mut v: Vec<String> = ["timeout", "-k", "10", "60", "podman"]
+            .map(String::from)
+            .into();
         for (flag, sub) in [("--root", "root"), ("--runroot", "runroot")] {
             v.push(flag.into());
             v.push(self.dir.join(sub).display().to_string());
@@ -164,7 +168,13 @@ fn podman_terminal_through_conmon() {
     let o = p.cmd(&["pull", &p.image]);
     assert!(o.status.success(), "{o:?}");
     // conmon hands rt a console socket; script(1) gives podman a terminal.
-    let mut argv = p.base();
+    // script runs the command with $SHELL -c; a shell that forks instead of
+    // exec'ing (dash, what CI has) leaves timeout free to move itself and
+    // podman into a background process group, where podman's switch of the
+    // terminal to raw mode stops it with SIGTTOU for good. So the shell is
+    // pinned, exec'd away, and timeout told to stay in the foreground.
+    let mut argv: Vec<String> = ["exec", "timeout", "--foreground"].map(String::from).into();
+    argv.extend(p.base().into_iter().skip(1));
     argv.extend(
         [
             "run",
@@ -184,6 +194,7 @@ fn podman_terminal_through_conmon() {
     );
     let o = Command::new("script")
         .env("CONTAINERS_CONF", p.dir.join("containers.conf"))
+        .env("SHELL", "/bin/sh")
         .args(["-qec", &argv.join(" "), "/dev/null"])
         .output()
         .unwrap();
