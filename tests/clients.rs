@@ -248,8 +248,9 @@ impl Containerd {
     }
 
     fn ctr(&self, args: &[&str]) -> Output {
+        // `ctr run` passes SIGTERM on to its task: SIGKILL ends a hang.
         Command::new("timeout")
-            .arg("60")
+            .args(["-k", "10", "60"])
             .arg("ctr")
             .arg("-a")
             .arg(self.dir.join("sock"))
