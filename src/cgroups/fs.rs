@@ -83,6 +83,18 @@ impl FsManager {
     /// mkdir each missing level below `root`; returns what was created so a
     /// failure can undo exactly that.
     fn mkdirs(&self, root: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
+        // Usually only the leaf is missing: one mkdir per hierarchy, and
+        // the walk from the top only when a parent is missing too.
+        let leaf = root.join(self.rel());
+        match fs::create_dir(&leaf) {
+            Ok(()) => {
+                created.push(leaf);
+                return Ok(());
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && leaf.is_dir() => return Ok(()),
+            Err(e) => return Err(io(&leaf)(e)),
+        }
         let mut dir = root.to_path_buf();
         for c in self.rel().components() {
             dir.push(c);
@@ -283,8 +295,11 @@ impl Manager for FsManager {
     }
 
     fn destroy(&self) -> Result<()> {
-        // Frozen tasks cannot die; thawing a gone cgroup is harmless.
-        let _ = self.set_frozen(false);
+        // Frozen tasks cannot die. Read first: the thaw is a write and a
+        // read back that nearly every delete would pay for nothing.
+        if self.is_frozen().unwrap_or(false) {
+            let _ = self.set_frozen(false);
+        }
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut delay = Duration::from_millis(1);
         loop {
