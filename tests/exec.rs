@@ -37,6 +37,42 @@ fn exec_joins_namespaces_and_returns_exit_code() {
     c.assert_nothing_left();
 }
 
+/// The exec'd process places itself (CLONE_INTO_CGROUP and v1 `tasks`)
+/// and only then enters the container's cgroup namespace: seen from the
+/// host, it is in the init's cgroup in every hierarchy and namespace.
+#[test]
+fn exec_lands_in_the_init_cgroups() {
+    let mut c = Case::new("exec-cg");
+    c.bundle.probe(&["sleep", "30"]).namespace("cgroup", None);
+    c.rt.run_with(&c.bundle, &c.id, &["--detach"])
+        .expect_ok("run --detach");
+    let init = c.rt.state_json(&c.id)["pid"].as_i64().unwrap();
+    let pid_file = c.dir.join("exec.pid");
+    c.rt.cmd(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &c.id,
+        "/probe",
+        "sleep",
+        "30",
+    ])
+    .expect_ok("exec --detach");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let cgroups = |p: &str| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();
+    let (theirs, ours) = (cgroups(&init.to_string()), cgroups(pid.trim()));
+    assert_eq!(ours, theirs, "exec'd process and init cgroups differ");
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/cgroup")).unwrap();
+    assert_eq!(ns(pid.trim()), ns(&init.to_string()), "cgroup namespace");
+    assert!(
+        theirs.contains(&c.id),
+        "the init is in its own cgroup: {theirs}"
+    );
+    c.rt.delete_force(&c.id).expect_ok("delete --force");
+    c.assert_nothing_left();
+}
+
 #[test]
 fn exec_user_env_cwd_flags() {
     let c = running("exec-flags");

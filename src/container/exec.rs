@@ -90,6 +90,18 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
         ),
         _ => None,
     };
+    // Rootless without a cgroup: the process stays in rt's cgroup, as the
+    // init does. Otherwise it places itself (process::join).
+    let cgroup = c.cgroup_opt()?;
+    let cgroup_fd = match &cgroup {
+        Some(cg) => cg.join_fd()?,
+        None => None,
+    };
+    let cgroup_tasks = match &cgroup {
+        Some(cg) => cg.v1_task_files()?,
+        None => Vec::new(),
+    };
+    let task_fds: Vec<_> = cgroup_tasks.iter().map(|f| f.as_raw_fd()).collect();
     let cfg = ExecConfig {
         process: opts.process,
         spec,
@@ -100,11 +112,14 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
             .map(|f| f.as_raw_fd()),
         preserve_fds: opts.preserve_fds,
         seccomp: seccomp.as_ref(),
+        cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
+        cgroup_tasks: &task_fds,
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn_exec(&cfg, &ours, &theirs)?;
     drop(theirs);
     drop(console);
+    drop(cgroup_tasks);
     let pid = match ours.recv()? {
         Some(Msg::Pid(p)) => p,
         Some(Msg::Error(e)) => {
@@ -119,11 +134,11 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
         let _ = waitpid(Pid::from_raw(pid), None);
         e
     };
-    // Rootless without a cgroup: the process stays in rt's cgroup, as the
-    // init does.
-    c.cgroup_opt()
-        .and_then(|cg| Ok(cg.map(|cg| cg.add_task(Pid::from_raw(pid))).transpose()?))
-        .map_err(fail)?;
+    // Without a cgroup2 fd (none mounted) there is nothing left to place.
+    if let (Some(cg), None) = (&cgroup, &cgroup_fd) {
+        cg.add_task_v2(Pid::from_raw(pid))
+            .map_err(|e| fail(e.into()))?;
+    }
     ours.send(&Msg::Go).map_err(|e| fail(e.into()))?;
     match ours.recv() {
         Ok(Some(Msg::Ready)) => {}

@@ -104,7 +104,7 @@ pub(super) fn set_pdeathsig(sig: i32) -> Result<()> {
 
 /// Moves this (single-threaded) process into the container's cgroup in
 /// each v1 hierarchy before it does anything worth accounting.
-fn join_v1_cgroups(tasks: &[RawFd]) -> Result<()> {
+pub(super) fn join_v1_cgroups(tasks: &[RawFd]) -> Result<()> {
     for &fd in tasks {
         // SAFETY: a descriptor rt opened for writing; "0" names the writer.
         if unsafe { libc::write(fd, c"0".as_ptr().cast(), 1) } != 1 {
