@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections import defaultdict
 
 sys.dont_write_bytecode = True  # keep benches/ free of __pycache__
@@ -48,6 +49,9 @@ def parse_args():
     p.add_argument("--phases", default=",".join(PHASES),
                    help=f"comma list of phases to run (default: {','.join(PHASES)})")
     p.add_argument("--tmpdir", help="parent of the scratch dir (default $TMPDIR)")
+    p.add_argument("--settle", type=float, default=0, help="ms of idle, "
+                   "untimed, before every latency command (default 0); see "
+                   "benches/README.md on cgroup writes, warm and cold")
     a = p.parse_args()
     a.names = [n.strip() for n in a.runtimes.split(",") if n.strip()]
     if not a.names or len(set(a.names)) != len(a.names):
@@ -227,17 +231,26 @@ class Bench:
         for bundle in self.sleeper_bundles:
             self.b.drop(bundle)
 
+    def settle(self):
+        """--settle: let the previous command's cgroup writes go cold."""
+        if self.args.settle:
+            time.sleep(self.args.settle / 1000)
+
     def round(self, i):
         for kind, pre in (("plain", ""), ("limits", "lim.")):
             for name in self.order(i):
+                self.settle()
                 self.sc_run(name, kind, pre)
             for name in self.order(i):
+                self.settle()
                 self.sc_lifecycle(name, kind, pre)
         for name in self.order(i):
             if name in self.sleepers:
+                self.settle()
                 self.sc_exec(name)
         for name in self.order(i):
             if name in self.sleepers:
+                self.settle()
                 self.sc_state(name)
 
     def latency(self):
@@ -381,6 +394,9 @@ def main():
                     "(crun 1.8 refuses this hybrid host otherwise); it was "
                     "entered once, so its cost is in no sample")
         bench = Bench(args, bundles, workers, notes)
+        if args.settle:
+            notes.append(f"--settle: {args.settle:g} ms idle before every "
+                         "latency command (each starts with cgroup writes cold)")
         if {"latency", "memory"} & set(args.phases):
             bench.latency()
         if "throughput" in args.phases:
