@@ -128,3 +128,27 @@ fn exec_errors_are_clear() {
     c.rt.delete(&c.id).expect_ok("delete");
     c.assert_nothing_left();
 }
+
+/// runc's --ignore-paused: the new process waits, frozen, until `resume`,
+/// and the exec still waiting for it must not lock `resume` out (neither
+/// rt exec nor its children may hold the container's lock meanwhile).
+#[test]
+fn exec_into_a_paused_container_waits_for_resume() {
+    let c = running("exec-paused");
+    c.rt.cmd(&["pause", &c.id]).expect_ok("pause");
+    let out = c.rt.cmd(&["exec", &c.id, "/probe", "exit", "0"]);
+    assert_ne!(
+        out.code, 0,
+        "exec into a paused container without --ignore-paused"
+    );
+    let exec =
+        c.rt.spawn(&["exec", "--ignore-paused", &c.id, "/probe", "exit", "4"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(c.rt.status(&c.id).as_deref(), Some("paused"));
+    c.rt.cmd(&["resume", &c.id])
+        .expect_ok("resume while an exec waits for it");
+    let out = exec.wait(std::time::Duration::from_secs(10));
+    assert_eq!(out.code, 4, "{out:#?}");
+    c.rt.delete_force(&c.id).expect_ok("delete --force");
+    c.assert_nothing_left();
+}

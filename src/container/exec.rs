@@ -114,6 +114,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
         seccomp: seccomp.as_ref(),
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
         cgroup_tasks: &task_fds,
+        lock_fd: c.dir.lock_fd(),
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn_exec(&cfg, &ours, &theirs)?;
@@ -140,6 +141,9 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
             .map_err(|e| fail(e.into()))?;
     }
     ours.send(&Msg::Go).map_err(|e| fail(e.into()))?;
+    // In a paused container (--ignore-paused) the process is frozen until
+    // `resume`, which needs the lock.
+    c.dir.unlock();
     match ours.recv() {
         Ok(Some(Msg::Ready)) => {}
         Ok(Some(Msg::Error(e))) => return Err(fail(process::Error::Child(e).into())),

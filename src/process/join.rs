@@ -35,6 +35,10 @@ pub struct ExecConfig<'a> {
     pub cgroup_fd: Option<RawFd>,
     /// The container's v1 `tasks` files, for the process to move itself.
     pub cgroup_tasks: &'a [RawFd],
+    /// rt's lock on the state directory, which the children must not hold:
+    /// a process that stalls before execve (frozen in a paused container)
+    /// would otherwise lock every command on the container out.
+    pub lock_fd: RawFd,
 }
 
 /// Returns the pid of the intermediate, which reports the real pid.
@@ -47,8 +51,12 @@ pub fn spawn_exec(cfg: &ExecConfig, ours: &Channel, theirs: &Channel) -> Result<
     if pid != 0 {
         return Ok(pid);
     }
-    // SAFETY: our copy of rt's end must go so rt sees end-of-stream.
-    unsafe { libc::close(ours.raw()) };
+    // SAFETY: our copy of rt's end must go so rt sees end-of-stream, and
+    // the lock stays with rt.
+    unsafe {
+        libc::close(ours.raw());
+        libc::close(cfg.lock_fd);
+    }
     let err = intermediate(cfg, theirs).unwrap_err();
     report(theirs, &err)
 }

@@ -196,6 +196,15 @@ impl StateDir {
         self._lock.as_raw_fd()
     }
 
+    /// Let other commands on this container proceed while this one waits
+    /// for something they may have to do first (an exec into a paused
+    /// container waits for `resume`). Only for the end of a command:
+    /// nothing may be written here afterwards.
+    pub fn unlock(&self) {
+        // SAFETY: flock on our own open descriptor.
+        unsafe { libc::flock(self._lock.as_raw_fd(), libc::LOCK_UN) };
+    }
+
     pub fn fifo(&self) -> PathBuf {
         self.path.join(EXEC_FIFO)
     }
