@@ -7,10 +7,10 @@
 //! init does: born in the cgroup2 directory (CLONE_INTO_CGROUP) and
 //! writing "0" to each v1 `tasks` file. A move by rt through cgroup.procs
 //! would wait for an RCU grace period whenever no other cgroup write came
-//! just before (10-15 ms here, three times the rest of exec). The
-//! intermediate enters the cgroup namespace last, in the child: a process
-//! inside the container's cgroup namespace may not name rt's cgroup as the
-//! source of CLONE_INTO_CGROUP.
+//! just before (10-15 ms here, three times the rest of exec). The child,
+//! not the intermediate, enters the cgroup namespace, after the clone: a
+//! process inside the container's cgroup namespace may not name rt's
+//! cgroup as the source of CLONE_INTO_CGROUP.
 
 use std::convert::Infallible;
 use std::os::fd::RawFd;

@@ -180,8 +180,8 @@ impl StateDir {
             RenameFlags::RENAME_EXCHANGE,
         ) {
             Ok(()) => {
-                // Only the superseded state is lost if this fails; the next
-                // save truncates the file anyway.
+                // A leftover would hold only the superseded state, and the
+                // next save truncates it.
                 let _ = fs::remove_file(&tmp);
                 Ok(())
             }
