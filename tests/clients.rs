@@ -10,6 +10,11 @@ use std::process::{Command, Output};
 
 use common::Case;
 
+/// `timeout`'s arguments for every client call: 60 s, then SIGKILL 10 s
+/// later, since `podman run` and `ctr run` pass SIGTERM on to the
+/// container and keep waiting.
+const LIMIT: &[&str] = &["-k", "10", "60"];
+
 struct Podman {
     dir: PathBuf,
     image: String,
@@ -52,13 +57,9 @@ impl Podman {
         })
     }
 
-    /// podman's argv up to the subcommand: every private location and rt,
-    /// under a timeout that ends with SIGKILL (`podman run` passes SIGTERM
-    /// on to the container and keeps waiting).
+    /// podman's argv up to the subcommand: every private location and rt.
     fn base(&self) -> Vec<String> {
-        let mut v: Vec<String> = ["timeout", "-k", "10", "60", "podman"]
-            .map(String::from)
-            .into();
+        let mut v = vec!["podman".to_string()];
         for (flag, sub) in [("--root", "root"), ("--runroot", "runroot")] {
             v.push(flag.into());
             v.push(self.dir.join(sub).display().to_string());
@@ -79,10 +80,10 @@ impl Podman {
     }
 
     fn cmd(&self, args: &[&str]) -> Output {
-        let base = self.base();
-        Command::new(&base[0])
+        Command::new("timeout")
             .env("CONTAINERS_CONF", self.dir.join("containers.conf"))
-            .args(&base[1..])
+            .args(LIMIT)
+            .args(self.base())
             .args(args)
             .output()
             .expect("run podman")
@@ -173,8 +174,12 @@ fn podman_terminal_through_conmon() {
     // podman into a background process group, where podman's switch of the
     // terminal to raw mode stops it with SIGTTOU for good. So the shell is
     // pinned, exec'd away, and timeout told to stay in the foreground.
-    let mut argv: Vec<String> = ["exec", "timeout", "--foreground"].map(String::from).into();
-    argv.extend(p.base().into_iter().skip(1));
+    let mut argv: Vec<String> = ["exec", "timeout", "--foreground"]
+        .iter()
+        .chain(LIMIT)
+        .map(|s| s.to_string())
+        .collect();
+    argv.extend(p.base());
     argv.extend(
         [
             "run",
@@ -248,9 +253,8 @@ impl Containerd {
     }
 
     fn ctr(&self, args: &[&str]) -> Output {
-        // `ctr run` passes SIGTERM on to its task: SIGKILL ends a hang.
         Command::new("timeout")
-            .args(["-k", "10", "60"])
+            .args(LIMIT)
             .arg("ctr")
             .arg("-a")
             .arg(self.dir.join("sock"))

@@ -141,6 +141,7 @@ fn exec_into_a_paused_container_waits_for_resume() {
         out.code, 0,
         "exec into a paused container without --ignore-paused"
     );
+    assert!(out.last_err_line().contains("paused"), "{out:#?}");
     let exec =
         c.rt.spawn(&["exec", "--ignore-paused", &c.id, "/probe", "exit", "4"]);
     std::thread::sleep(std::time::Duration::from_millis(300));
