@@ -70,6 +70,13 @@ fn debugging() -> Option<&'static Logger> {
     GLOBAL.get().filter(|l| l.debug)
 }
 
+/// A debug message from code that has no logger at hand.
+pub fn debug(msg: &str) {
+    if let Some(l) = debugging() {
+        l.debug(msg);
+    }
+}
+
 /// With --debug, how long each phase of a command took: where a container
 /// start spends its time, without strace. Free when --debug is off.
 pub struct Phases {
