@@ -287,23 +287,32 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     phases.mark("id maps and cgroup placement");
 
     loop {
-        match ours.recv()? {
-            Some(Msg::Hooks) => {
-                let json = oci_state(&state, Status::Creating).to_string();
-                hooks::run(spec.hooks().as_ref(), Kind::Prestart, &json)?;
-                hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &json)?;
-                ours.send(&Msg::Continue(json))?;
-            }
-            Some(Msg::Ready) => break,
-            Some(Msg::Error(e)) => return Err(process::Error::Child(e).into()),
-            Some(other) => {
-                return Err(process::Error::Protocol(format!("unexpected {other:?}")).into())
-            }
+        let (msg, fd) = match ours.recv_with_fd()? {
+            Some(m) => m,
             None => {
                 return Err(
                     process::Error::Child("container process exited during setup".into()).into(),
                 )
             }
+        };
+        match msg {
+            Msg::Hooks => {
+                let json = oci_state(&state, Status::Creating).to_string();
+                hooks::run(spec.hooks().as_ref(), Kind::Prestart, &json)?;
+                hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &json)?;
+                ours.send(&Msg::Continue(json))?;
+            }
+            Msg::Ready => {
+                // A notifying seccomp filter: its listener goes to the agent.
+                if let (Some(listener), Some(s)) = (fd, linux.and_then(|l| l.seccomp().as_ref())) {
+                    let json = oci_state(&state, Status::Creating);
+                    crate::security::seccomp::notify::send(s, &listener, pid, json)
+                        .map_err(process::Error::from)?;
+                }
+                break;
+            }
+            Msg::Error(e) => return Err(process::Error::Child(e).into()),
+            other => return Err(process::Error::Protocol(format!("unexpected {other:?}")).into()),
         }
     }
 
