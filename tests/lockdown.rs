@@ -49,7 +49,10 @@ fn refused(v: &Value, what: &str) {
     );
 }
 
-fn shapes() -> [(&'static str, &'static dyn Fn(&mut Case)); 2] {
+/// How a test container is shaped.
+type Shape = &'static dyn Fn(&mut Case);
+
+fn shapes() -> [(&'static str, Shape); 2] {
     [("default", &default_caps), ("userns", &userns_all_caps)]
 }
 
