@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
+pub mod attr;
 mod cgroupfs;
 mod devices;
+pub mod idmap;
 mod mounts;
 pub mod options;
 mod paths;
