@@ -1,0 +1,57 @@
+#!/bin/bash
+# The systemd lane of tests/run-all: build rt's systemd and cgroup CLI tests
+# on the host, boot the systemd VM once, and run them there with
+# RT_TEST_SYSTEMD=1 (every container under --systemd-cgroup), containerd's
+# scenario included. Extra arguments go to every test binary (libtest's).
+#   tests/vm-systemd/lane.sh [-- LIBTEST-ARGS]
+# Exit status: 0 when every test binary passed, 101 when one failed,
+# 124/125 as run.sh.
+set -euo pipefail
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+[ "${1:-}" != -- ] || shift
+
+root=$(cd "$SDVM_DIR/../.." && pwd)
+cd "$root"
+"$SDVM_DIR/setup.sh"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rt-sdvm-lane.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+vm_log "building the test binaries"
+cargo test --no-run --message-format=json --test cgroups_systemd --test cgroups_cli >"$work/build.json" ||
+	vm_die "cargo test --no-run failed"
+cargo build --quiet --bins || vm_die "cargo build failed"
+tests=$(grep -E '"profile":\{[^}]*"test":true\}' "$work/build.json" | grep '"executable":"' |
+	sed 's/.*"executable":"\([^"]*\)".*/\1/')
+[ -n "$tests" ] || vm_die "cargo built no test binary"
+rt=$root/target/debug/rt
+
+# containerd's scenario imports the fixture image (busybox + the probe).
+vm_log "building the sample image for containerd"
+bash rootfs-fixtures/make-image.sh "$work/image" >/dev/null || vm_die "make-image.sh failed"
+tar -C "$work/image" -cf "$work/image.tar" .
+
+echo "$tests" >"$work/tests"
+cat >"$work/guest.sh" <<'EOF'
+#!/bin/sh
+# In the guest: each test binary in turn; 101 if any failed.
+failed=
+while read -r t; do
+	echo "     Running $t (systemd VM)"
+	"$t" "$@" || failed="$failed $t"
+done </rt-sdvm/tests
+systemctl --no-pager --failed --plain | sed 's/^/rt-sdvm: failed unit: /' | grep -v '^rt-sdvm: failed unit: *$' || true
+if [ -n "$failed" ]; then
+	echo "rt-sdvm: failed test binaries:$failed"
+	exit 101
+fi
+EOF
+
+args=()
+for t in $tests; do args+=(--file "$t"); done
+"$SDVM_DIR/run.sh" "${args[@]}" --file "$rt" \
+	--file "$work/tests:/rt-sdvm/tests" --file "$work/guest.sh:/rt-sdvm/guest.sh" \
+	--file "$work/image.tar:/rt-sdvm/image.tar" \
+	--env RT_TEST_SYSTEMD=1 --env RT_TEST_IMAGE_TAR=/rt-sdvm/image.tar --env RUST_BACKTRACE=1 \
+	--cwd "$root" -- sh /rt-sdvm/guest.sh "$@"
