@@ -40,8 +40,38 @@ struct Ctr {
     root: PathBuf,
     id: String,
     unit: String,
-    /// The scope's cgroup below /sys/fs/cgroup.
+    /// The scope's cgroup, from the hierarchy root.
     cgroup: PathBuf,
+}
+
+fn layout() -> rt::cgroups::Layout {
+    rt::cgroups::Layout::detect()
+}
+
+fn pure_v2() -> bool {
+    layout().is_pure_v2()
+}
+
+/// The directory of cgroup `path` in the hierarchy of `ctrl` (its v1
+/// mount, else the unified one).
+fn dir_of(ctrl: &str, path: &Path) -> PathBuf {
+    let l = layout();
+    let base = match l.v1_mount(ctrl) {
+        Some(m) => m.to_path_buf(),
+        None => l.unified.clone().expect("a cgroup hierarchy for {ctrl}"),
+    };
+    base.join(path.strip_prefix("/").unwrap())
+}
+
+/// Where systemd tracks a unit's processes: the unified hierarchy on v2
+/// and hybrid hosts, its named hierarchy on legacy ones.
+fn tracking_dir(path: &Path) -> PathBuf {
+    let l = layout();
+    match (&l.unified, l.v1_mount("name=systemd")) {
+        (Some(u), _) => u.join(path.strip_prefix("/").unwrap()),
+        (None, Some(m)) => m.join(path.strip_prefix("/").unwrap()),
+        (None, None) => panic!("no hierarchy systemd tracks units in"),
+    }
 }
 
 impl Ctr {
@@ -74,13 +104,7 @@ impl Ctr {
         cfg["linux"]["resources"] = resources;
         std::fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
         let unit = format!("rtt-{id}.scope");
-        let cgroup = Path::new("/sys/fs/cgroup")
-            .join(
-                rt::cgroups::systemd::expand_slice(slice)
-                    .strip_prefix("/")
-                    .unwrap(),
-            )
-            .join(&unit);
+        let cgroup = rt::cgroups::systemd::expand_slice(slice).join(&unit);
         Ctr {
             root: std::env::temp_dir().join(format!("{id}-root")),
             dir,
@@ -144,9 +168,11 @@ impl Ctr {
         show(&self.unit, props)
     }
 
-    fn file(&self, name: &str) -> String {
-        std::fs::read_to_string(self.cgroup.join(name))
-            .unwrap_or_else(|e| panic!("{}/{name}: {e}", self.cgroup.display()))
+    /// A file of the scope's cgroup in the hierarchy of `ctrl`.
+    fn file(&self, ctrl: &str, name: &str) -> String {
+        let d = dir_of(ctrl, &self.cgroup);
+        std::fs::read_to_string(d.join(name))
+            .unwrap_or_else(|e| panic!("{}/{name}: {e}", d.display()))
             .trim()
             .to_string()
     }
@@ -160,7 +186,11 @@ impl Ctr {
             "not-found",
             "unit left"
         );
-        assert!(!self.cgroup.exists(), "{} left", self.cgroup.display());
+        assert!(
+            !support::exists_anywhere(&self.cgroup),
+            "{} left",
+            self.cgroup.display()
+        );
     }
 }
 
@@ -239,7 +269,7 @@ fn without_systemd_the_flag_is_one_clear_error() {
             "{line}"
         );
         assert!(!c.root.join(&c.id).exists(), "state dir left");
-        assert!(!c.cgroup.exists());
+        assert!(!support::exists_anywhere(&c.cgroup));
     }
 }
 
@@ -285,22 +315,27 @@ fn systemd_missing_bus_is_one_clear_error() {
 
 /// The scope, its slice and its properties as systemd reports them; the
 /// files it has no property for written by rt; update, pause, exec,
-/// kill --all and delete on the scope.
+/// kill --all and delete on the scope. On v2 and on v1/hybrid hosts, whose
+/// systemd has older property names and fewer of them.
 #[test]
 fn scope_in_its_slice_with_the_resources_as_properties() {
     require_root!();
     if !require_systemd() {
         return;
     }
-    let res = json!({
+    let v2 = pure_v2();
+    let mut res = json!({
         "memory": {"limit": 67108864, "reservation": 33554432},
         "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
         "pids": {"limit": 20},
         "blockIO": {"weight": 500,
             "throttleReadBpsDevice": [{"major": 254, "minor": 0, "rate": 1048576}]},
-        "devices": [{"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}],
-        "unified": {"memory.high": "50331648", "memory.oom.group": "1"}
+        "devices": [{"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}]
     });
+    if v2 {
+        // One key systemd has a property for, one it has not.
+        res["unified"] = json!({"memory.high": "50331648", "memory.oom.group": "1"});
+    }
     let c = Ctr::new(
         "sdscope",
         "rt-test-deep.slice",
@@ -318,15 +353,18 @@ fn scope_in_its_slice_with_the_resources_as_properties() {
         "ControlGroup",
         "Delegate",
         "MemoryMax",
+        "MemoryLimit",
         "MemoryLow",
         "MemoryHigh",
         "CPUWeight",
+        "CPUShares",
         "CPUQuotaPerSecUSec",
         "CPUQuotaPeriodUSec",
         "TasksMax",
         "AllowedCPUs",
         "AllowedMemoryNodes",
         "IOWeight",
+        "BlockIOWeight",
         "IOReadBandwidthMax",
         "DevicePolicy",
         "DeviceAllow",
@@ -335,18 +373,25 @@ fn scope_in_its_slice_with_the_resources_as_properties() {
     assert_eq!(p["Slice"], "rt-test-deep.slice");
     let cg = format!("/rt.slice/rt-test.slice/rt-test-deep.slice/{}", c.unit);
     assert_eq!(p["ControlGroup"], cg);
+    assert_eq!(Path::new(&cg), c.cgroup);
     assert_eq!(p["Delegate"], "yes");
-    assert_eq!(p["MemoryMax"], "67108864");
-    assert_eq!(p["MemoryLow"], "33554432");
-    assert_eq!(p["MemoryHigh"], "50331648");
-    assert_eq!(p["CPUWeight"], "20");
     assert_eq!(p["CPUQuotaPerSecUSec"], "500ms");
     assert_eq!(p["CPUQuotaPeriodUSec"], "100ms");
     assert_eq!(p["TasksMax"], "20");
-    assert_eq!(p["AllowedCPUs"], "0");
-    assert_eq!(p["AllowedMemoryNodes"], "0");
-    assert_eq!(p["IOWeight"], "4950");
-    assert_eq!(p["IOReadBandwidthMax"], "/dev/block/254:0 1048576");
+    if v2 {
+        assert_eq!(p["MemoryMax"], "67108864");
+        assert_eq!(p["MemoryLow"], "33554432");
+        assert_eq!(p["MemoryHigh"], "50331648");
+        assert_eq!(p["CPUWeight"], "20");
+        assert_eq!(p["AllowedCPUs"], "0");
+        assert_eq!(p["AllowedMemoryNodes"], "0");
+        assert_eq!(p["IOWeight"], "4950");
+        assert_eq!(p["IOReadBandwidthMax"], "/dev/block/254:0 1048576");
+    } else {
+        assert_eq!(p["MemoryLimit"], "67108864");
+        assert_eq!(p["CPUShares"], "512");
+        assert_eq!(p["BlockIOWeight"], "500");
+    }
     assert_eq!(p["DevicePolicy"], "strict");
     for want in [
         "/dev/char/10:229 rw",
@@ -356,9 +401,12 @@ fn scope_in_its_slice_with_the_resources_as_properties() {
     ] {
         assert!(p["DeviceAllow"].lines().any(|l| l == want), "{want}: {p:?}");
     }
-    // The init is in the scope, and the kernel has what systemd was told.
+    // The init is in the scope in every hierarchy (on v1 rt joins the
+    // ones systemd does not drive itself), and systemd lists it there.
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert_eq!(own.trim(), format!("0::{cg}"));
+    for line in own.lines() {
+        assert!(line.ends_with(&format!(":{cg}")), "{own}");
+    }
     let cgls = Command::new("systemd-cgls")
         .arg("--no-pager")
         .arg("-u")
@@ -369,17 +417,25 @@ fn scope_in_its_slice_with_the_resources_as_properties() {
         String::from_utf8_lossy(&cgls.stdout).contains(&pid.to_string()),
         "{cgls:?}"
     );
-    assert_eq!(c.file("memory.max"), "67108864");
-    assert_eq!(c.file("cpu.max"), "50000 100000");
-    assert_eq!(c.file("pids.max"), "20");
-    assert_eq!(c.file("cpuset.cpus"), "0");
-    assert!(
-        c.file("io.max").contains("254:0 rbps=1048576"),
-        "{}",
-        c.file("io.max")
-    );
-    // No property for it: rt wrote the file.
-    assert_eq!(c.file("memory.oom.group"), "1");
+    // The kernel has what systemd was told, and what rt wrote itself.
+    assert_eq!(c.file("pids", "pids.max"), "20");
+    assert_eq!(c.file("cpuset", "cpuset.cpus"), "0");
+    if v2 {
+        assert_eq!(c.file("memory", "memory.max"), "67108864");
+        assert_eq!(c.file("cpu", "cpu.max"), "50000 100000");
+        let io = c.file("io", "io.max");
+        assert!(io.contains("254:0 rbps=1048576"), "{io}");
+        // No property for it: rt wrote the file.
+        assert_eq!(c.file("memory", "memory.oom.group"), "1");
+    } else {
+        assert_eq!(c.file("memory", "memory.limit_in_bytes"), "67108864");
+        assert_eq!(c.file("cpu", "cpu.shares"), "512");
+        assert_eq!(c.file("cpu", "cpu.cfs_quota_us"), "50000");
+        // No v1 properties for these: rt wrote the files.
+        assert_eq!(c.file("memory", "memory.soft_limit_in_bytes"), "33554432");
+        let t = c.file("blkio", "blkio.throttle.read_bps_device");
+        assert_eq!(t, "254:0 1048576");
+    }
 
     c.ok(&[
         "update",
@@ -391,24 +447,36 @@ fn scope_in_its_slice_with_the_resources_as_properties() {
         "20000",
         &c.id,
     ]);
-    let p = c.show(&["MemoryMax", "TasksMax", "CPUQuotaPerSecUSec"]);
-    assert_eq!(p["MemoryMax"], "134217728");
+    let p = c.show(&["MemoryMax", "MemoryLimit", "TasksMax", "CPUQuotaPerSecUSec"]);
+    assert_eq!(p[if v2 { "MemoryMax" } else { "MemoryLimit" }], "134217728");
     assert_eq!(p["TasksMax"], "9");
     assert_eq!(p["CPUQuotaPerSecUSec"], "200ms");
-    assert_eq!(c.file("memory.max"), "134217728");
-    assert_eq!(c.file("cpu.max"), "20000 100000");
+    if v2 {
+        assert_eq!(c.file("memory", "memory.max"), "134217728");
+        assert_eq!(c.file("cpu", "cpu.max"), "20000 100000");
+    } else {
+        assert_eq!(c.file("memory", "memory.limit_in_bytes"), "134217728");
+        assert_eq!(c.file("cpu", "cpu.cfs_quota_us"), "20000");
+    }
 
     c.ok(&["pause", &c.id]);
     assert_eq!(c.state()["status"], "paused");
-    assert_eq!(c.file("cgroup.freeze"), "1");
+    let frozen = || {
+        if v2 {
+            c.file("freezer", "cgroup.freeze") == "1"
+        } else {
+            c.file("freezer", "freezer.state") == "FROZEN"
+        }
+    };
+    assert!(frozen());
     c.ok(&["resume", &c.id]);
-    assert_eq!(c.file("cgroup.freeze"), "0");
+    assert!(!frozen());
 
     c.ok(&["exec", "-d", &c.id, "sleep", "999"]);
     let ps: Vec<u64> = serde_json::from_str(&c.ok(&["ps", "--format", "json", &c.id])).unwrap();
     assert_eq!(ps.len(), 4, "init, two sleeps, the exec'd one: {ps:?}");
     let procs: Vec<u64> = c
-        .file("cgroup.procs")
+        .file("pids", "cgroup.procs")
         .lines()
         .map(|l| l.parse().unwrap())
         .collect();
@@ -437,7 +505,7 @@ fn scope_left_by_a_killed_rt_is_removed_by_delete_force() {
     let c = Ctr::new("sdkilled", "system.slice", &["sleep", "1000"], json!({}));
     let script = format!(
         "sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > {}/cgroup.procs; kill -9 $PPID",
-        c.cgroup.display()
+        tracking_dir(&c.cgroup).display()
     );
     let mut cfg = c.config();
     cfg["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]});
@@ -449,7 +517,8 @@ fn scope_left_by_a_killed_rt_is_removed_by_delete_force() {
         "rt should have been killed: {out:?}"
     );
     assert_eq!(c.show(&["ActiveState"])["ActiveState"], "active");
-    assert!(!c.file("cgroup.procs").is_empty());
+    let procs = std::fs::read_to_string(tracking_dir(&c.cgroup).join("cgroup.procs")).unwrap();
+    assert!(!procs.trim().is_empty());
     c.ok(&["delete", "--force", &c.id]);
     c.assert_gone();
 }

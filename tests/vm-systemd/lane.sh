@@ -1,14 +1,22 @@
 #!/bin/bash
 # The systemd lane of tests/run-all: build rt's systemd and cgroup CLI tests
-# on the host, boot the systemd VM once, and run them there with
+# on the host, then boot the systemd VM twice and run them there with
 # RT_TEST_SYSTEMD=1 (every container under --systemd-cgroup), containerd's
-# scenario included. Extra arguments go to every test binary (libtest's).
-#   tests/vm-systemd/lane.sh [-- LIBTEST-ARGS]
-# Exit status: 0 when every test binary passed, 101 when one failed,
-# 124/125 as run.sh.
+# scenario included: once on pure cgroup v2 (systemd's default), once on
+# the hybrid layout systemd makes with systemd.unified_cgroup_hierarchy=0
+# (v1 controllers, its own tracking in cgroup2 at /sys/fs/cgroup/unified).
+# Extra arguments go to every test binary (libtest's).
+#   tests/vm-systemd/lane.sh [--only v2|hybrid] [-- LIBTEST-ARGS]
+# Exit status: 0 when every test binary passed in every boot, 101 when one
+# failed, 124/125 as run.sh.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+modes="v2 hybrid"
+if [ "${1:-}" = --only ]; then
+	modes=${2:?--only needs v2 or hybrid}
+	shift 2
+fi
 [ "${1:-}" != -- ] || shift
 
 root=$(cd "$SDVM_DIR/../.." && pwd)
@@ -36,6 +44,7 @@ echo "$tests" >"$work/tests"
 cat >"$work/guest.sh" <<'EOF'
 #!/bin/sh
 # In the guest: each test binary in turn; 101 if any failed.
+echo "rt-sdvm: cgroup layout: $(stat -fc %T /sys/fs/cgroup)$(test -d /sys/fs/cgroup/unified && echo ' + unified')"
 failed=
 while read -r t; do
 	echo "     Running $t (systemd VM)"
@@ -51,8 +60,25 @@ EOF
 
 args=()
 for t in $tests; do args+=(--file "$t"); done
-"$SDVM_DIR/run.sh" "${args[@]}" --file "$rt" \
-	--file "$work/tests:/rt-sdvm/tests" --file "$work/guest.sh:/rt-sdvm/guest.sh" \
-	--file "$work/image.tar:/rt-sdvm/image.tar" \
-	--env RT_TEST_SYSTEMD=1 --env RT_TEST_IMAGE_TAR=/rt-sdvm/image.tar --env RUST_BACKTRACE=1 \
-	--cwd "$root" -- sh /rt-sdvm/guest.sh "$@"
+status=0
+for mode in $modes; do
+	case $mode in
+	v2) append= ;;
+	hybrid) append=systemd.unified_cgroup_hierarchy=0 ;;
+	*) vm_die "unknown mode $mode (v2 or hybrid)" ;;
+	esac
+	vm_log "boot: systemd on $mode cgroups"
+	set +e
+	RT_VM_APPEND=$append "$SDVM_DIR/run.sh" "${args[@]}" --file "$rt" \
+		--file "$work/tests:/rt-sdvm/tests" --file "$work/guest.sh:/rt-sdvm/guest.sh" \
+		--file "$work/image.tar:/rt-sdvm/image.tar" \
+		--env RT_TEST_SYSTEMD=1 --env RT_TEST_IMAGE_TAR=/rt-sdvm/image.tar --env RUST_BACKTRACE=1 \
+		--cwd "$root" -- sh /rt-sdvm/guest.sh "$@"
+	rc=$?
+	set -e
+	if [ $rc != 0 ]; then
+		vm_log "systemd on $mode cgroups: exit $rc"
+		[ $status != 0 ] || status=$rc
+	fi
+done
+exit $status
