@@ -61,3 +61,14 @@ pub fn check_available(rootless: bool) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootless_is_refused_first() {
+        let e = check_available(true).unwrap_err().to_string();
+        assert!(e.starts_with("--systemd-cgroup: rootless"), "{e}");
+    }
+}
