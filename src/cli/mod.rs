@@ -109,7 +109,6 @@ fn default_root() -> PathBuf {
 }
 
 impl GlobalArgs {
-    /// `--rootless true`, or `auto` for a caller that is not root.
     /// The cgroup driver for new containers. Existing ones keep the one
     /// their state records, whatever the flag says (as runc does).
     pub fn cgroup_driver(&self) -> crate::cgroups::Driver {
@@ -120,6 +119,7 @@ impl GlobalArgs {
         }
     }
 
+    /// `--rootless true`, or `auto` for a caller that is not root.
     pub fn rootless(&self) -> bool {
         match self.rootless.as_str() {
             "true" => true,
