@@ -39,6 +39,8 @@ pub struct CreateOptions<'a> {
     pub no_new_keyring: bool,
     /// rt keeps the other end of the console itself (foreground `run`).
     pub console_fd: Option<OwnedFd>,
+    /// Who manages the container's cgroup (`--systemd-cgroup`).
+    pub cgroup_driver: cgroups::Driver,
 }
 
 /// A created container, still locked by this process.
@@ -120,8 +122,12 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         .into());
     }
     let linux = spec.linux().as_ref();
-    let cg_path =
-        cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), opts.id)?;
+    let placement = cgroups::Placement::new(
+        opts.cgroup_driver,
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        opts.id,
+        opts.rootless,
+    )?;
 
     let mut guard = Guard {
         dir: Some(StateDir::create(opts.root, opts.id)?),
@@ -152,7 +158,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     let res = linux
         .and_then(|l| l.resources().as_ref())
         .unwrap_or(&default_resources);
-    let cg = cgroups::manager(Some(&cg_path), opts.id)?;
+    let cg = placement.manager();
     if opts.rootless {
         guard.cgroup = rootless_cgroup(cg, res)?;
     } else {
@@ -196,7 +202,8 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         pid_start_time: 0,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
-        cgroup_path: guard.cgroup.as_ref().map(|_| cg_path.clone()),
+        cgroup_path: guard.cgroup.as_ref().map(|_| placement.path.clone()),
+        systemd_unit: guard.cgroup.as_ref().and(placement.unit.clone()),
         annotations: spec
             .annotations()
             .clone()
@@ -208,6 +215,15 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         started: false,
         paused: false,
     };
+
+    if state.systemd_unit.is_some() {
+        // A systemd scope outlives a killed rt; with the unit on record, a
+        // later `delete` of this half-made container stops it. (cgroupfs
+        // containers skip this write: their cgroup is found by path.)
+        if let Some(d) = guard.dir.as_ref() {
+            d.save(&state)?;
+        }
+    }
 
     let cfg = InitConfig {
         spec,
@@ -275,6 +291,9 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     if let Some(adj) = process.oom_score_adj() {
         fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(|e| Error::Failed(format!("set oom_score_adj {adj}: {e}")))?;
+    }
+    if let Some(c) = guard.cgroup.as_ref() {
+        c.adopt(Pid::from_raw(pid))?;
     }
     ours.send(&Msg::Go)?;
     if let Some(c) = guard.cgroup.as_ref() {
