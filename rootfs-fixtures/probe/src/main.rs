@@ -16,7 +16,7 @@ use json::J;
 
 const USAGE: &str = "usage: probe all|ids|caps|rlimits|mounts|hostname|env|cwd|fds|ns|status [FIELD..]|\
 sysctl NAME..|stat PATH..|read PATH|write PATH DATA|create PATH|mkdir PATH|ls DIR|cgroup|umask|\
-oom_score_adj|personality|sched|ioprio|tty|pid|exit N|sleep SECS|spin SECS|alloc MIB|fork N|signal-wait";
+oom_score_adj|personality|sched|ioprio|tty|pid|exit N|sleep SECS|spin SECS|alloc MIB|fork N|signal-wait|pause";
 
 fn all() -> J {
     J::obj()
@@ -93,6 +93,7 @@ fn main() {
         "alloc" => actions::alloc(num(rest, 0)),
         "fork" => actions::fork(num(rest, 0)),
         "signal-wait" => actions::signal_wait(),
+        "pause" => actions::pause(),
         other => usage(&format!("unknown command {other}")),
     };
     println!("{}", out.render());
