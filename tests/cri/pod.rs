@@ -416,6 +416,39 @@ impl<'h> Pod<'h> {
         }
     }
 
+    /// The CRI log file of container `name` (attempt 0).
+    pub fn log_path(&self, name: &str, attempt: u32) -> PathBuf {
+        self.log_dir.join(name).join(format!("{attempt}.log"))
+    }
+
+    /// The log's lines as (stream, text), parsed from the CRI format
+    /// "<RFC3339Nano> <stdout|stderr> <F|P> <text>".
+    pub fn log_lines(&self, name: &str, attempt: u32) -> Vec<(String, String)> {
+        let text = fs::read_to_string(self.log_path(name, attempt)).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| {
+                let mut it = l.splitn(4, ' ');
+                let (_time, stream, _tag) = (it.next()?, it.next()?, it.next()?);
+                Some((stream.to_string(), it.next().unwrap_or("").to_string()))
+            })
+            .collect()
+    }
+
+    /// Wait until container `name`'s log has a line `text`.
+    #[track_caller]
+    pub fn wait_log(&self, name: &str, text: &str, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        while !self.log_lines(name, 0).iter().any(|(_, t)| t == text) {
+            assert!(
+                Instant::now() < end,
+                "{}: no {text:?} in the log of {name}: {:?}",
+                self.handler,
+                self.log_lines(name, 0)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// kubelet's teardown, then: nothing of the pod may be left.
     #[track_caller]
     pub fn teardown(mut self) {
