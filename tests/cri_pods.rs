@@ -37,6 +37,11 @@ fn sandbox_run_stop_remove() {
             let ip = st.network.expect("network status").ip;
             assert!(ip.starts_with("10.254.0."), "pod IP {ip:?}");
             assert!(h.cri.list_pods().unwrap().iter().any(|p| p.id == pod.id));
+        // What the leftover checks look for exists while the pod runs.
+        let sock = cri::daemon::shim_socket(&h.d.sock, &pod.id);
+        assert!(sock.exists(), "shim socket {}", sock.display());
+        assert!(h.d.runtime_root(handler).join(&pod.id).exists());
+        assert!(pod.netns.as_ref().is_some_and(|n| n.exists()), "{:?}", pod.netns);
             let c = pod.sleeper("app");
             assert_eq!(pod.status(&c).state, RUNNING);
             // The pod's IP is on the container's eth0.

@@ -206,8 +206,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 fn clean_dir(dir: &Path, cgroup_base: &str, bridge: &str) {
     let sock = dir.join("containerd.sock");
     for pid in shims_of(&sock) {
+        let id = shim_id(pid);
         // SAFETY: killing the shims of our own private containerd.
         unsafe { libc::kill(pid, libc::SIGKILL) };
+        // A killed shim cannot remove its socket.
+        if let Some(id) = id {
+            let _ = fs::remove_file(shim_socket(&sock, &id));
+        }
     }
     for h in HANDLERS {
         let root = dir.join(format!("{h}-root")).join("k8s.io");
@@ -233,6 +238,22 @@ fn clean_dir(dir: &Path, cgroup_base: &str, bridge: &str) {
         .stderr(Stdio::null())
         .status();
     let _ = fs::remove_dir_all(dir);
+}
+
+/// The `-id` a shim was started with (its sandbox's id).
+fn shim_id(pid: i32) -> Option<String> {
+    let cmd = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+    let i = args.iter().position(|a| *a == b"-id")?;
+    args.get(i + 1)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+}
+
+/// Where containerd 1.6 puts a shim's socket: /run/containerd/s/ and the
+/// sha256 of "<daemon address>/<namespace>/<shim id>".
+pub fn shim_socket(sock: &Path, id: &str) -> PathBuf {
+    let key = format!("{}/k8s.io/{id}", sock.display());
+    Path::new("/run/containerd/s").join(super::sha256_hex(key.as_bytes()))
 }
 
 /// Pids of containerd-shim-runc-v2 processes serving the daemon at `sock`.

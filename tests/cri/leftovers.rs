@@ -146,11 +146,9 @@ fn check(
             problems.push(format!("shim {pid} left: {cmd}"));
         }
     }
-    // The shim's socket: /run/containerd/s/<sha256 of address/ns/id>.
-    let key = format!("{}/k8s.io/{sandbox}", d.sock.display());
-    let shim_sock = format!("/run/containerd/s/{}", super::sha256_hex(key.as_bytes()));
-    if Path::new(&shim_sock).exists() {
-        problems.push(format!("shim socket {shim_sock} left"));
+    let shim_sock = super::daemon::shim_socket(&d.sock, sandbox);
+    if shim_sock.exists() {
+        problems.push(format!("shim socket {} left", shim_sock.display()));
     }
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     for line in mountinfo.lines() {
