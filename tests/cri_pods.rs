@@ -37,11 +37,15 @@ fn sandbox_run_stop_remove() {
             let ip = st.network.expect("network status").ip;
             assert!(ip.starts_with("10.254.0."), "pod IP {ip:?}");
             assert!(h.cri.list_pods().unwrap().iter().any(|p| p.id == pod.id));
-        // What the leftover checks look for exists while the pod runs.
-        let sock = cri::daemon::shim_socket(&h.d.sock, &pod.id);
-        assert!(sock.exists(), "shim socket {}", sock.display());
-        assert!(h.d.runtime_root(handler).join(&pod.id).exists());
-        assert!(pod.netns.as_ref().is_some_and(|n| n.exists()), "{:?}", pod.netns);
+            // What the leftover checks look for exists while the pod runs.
+            let sock = cri::daemon::shim_socket(&h.d.sock, &pod.id);
+            assert!(sock.exists(), "shim socket {}", sock.display());
+            assert!(h.d.runtime_root(handler).join(&pod.id).exists());
+            assert!(
+                pod.netns.as_ref().is_some_and(|n| n.exists()),
+                "{:?}",
+                pod.netns
+            );
             let c = pod.sleeper("app");
             assert_eq!(pod.status(&c).state, RUNNING);
             // The pod's IP is on the container's eth0.
@@ -217,5 +221,57 @@ fn sysctls_safe_and_unsafe() {
         let host = fs::read_to_string("/proc/sys/kernel/msgmax").unwrap();
         assert_ne!(host.trim(), "12345");
         pod.teardown();
+    });
+}
+
+/// Where a relative cgroupsPath can end up: below the caller's own cgroup
+/// in each hierarchy (runc) or below its unified one (rt), so both.
+fn relative_cgroup_dirs(name: &str) -> Vec<std::path::PathBuf> {
+    let own = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mut bases: Vec<String> = own
+        .lines()
+        .filter_map(|l| l.splitn(3, ':').nth(2))
+        .map(|p| p.trim_start_matches('/').to_string())
+        .collect();
+    bases.push(String::new());
+    let mut out = Vec::new();
+    for h in cri::leftovers::hierarchies() {
+        for b in &bases {
+            out.push(h.join(b).join(name));
+        }
+    }
+    out
+}
+
+#[test]
+fn slice_cgroup_parent_under_cgroupfs() {
+    // A parent ending in ".slice" makes containerd write cgroupsPath
+    // "<slice>:cri-containerd:<id>" whatever the driver; without
+    // SystemdCgroup runc takes that as a plain relative cgroup name.
+    both("cgroup_parent *.slice with cgroupfs", |h, handler| {
+        let slice = format!("rtcri{}-{handler}.slice", std::process::id());
+        let opts = PodOpts {
+            cgroup_parent: Some(format!("/{slice}")),
+            ..Default::default()
+        };
+        let mut pod = Pod::run(h, handler, "slicepath", opts);
+        let c = pod.sleeper("app");
+        let want = format!("{slice}:cri-containerd:{c}");
+        let inside = memory_cgroup(&pod.sh(&c, "cat /proc/self/cgroup"));
+        assert!(inside.ends_with(&format!("/{want}")), "{inside}");
+        assert!(
+            relative_cgroup_dirs(&want).iter().any(|d| d.is_dir()),
+            "no cgroup {want}"
+        );
+        let ids = [pod.id.clone(), c.clone()];
+        pod.teardown();
+        for id in ids {
+            let name = format!("{slice}:cri-containerd:{id}");
+            let left: Vec<_> = relative_cgroup_dirs(&name)
+                .into_iter()
+                .filter(|d| d.exists())
+                .collect();
+            assert!(left.is_empty(), "cgroups left: {left:?}");
+        }
     });
 }

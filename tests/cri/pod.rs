@@ -62,6 +62,8 @@ pub struct PodOpts {
     /// Some container of the pod is privileged (kubelet then marks the
     /// sandbox privileged too).
     pub privileged: bool,
+    /// A cgroup parent other than the kubepods one (not created here).
+    pub cgroup_parent: Option<String>,
 }
 
 pub struct Pod<'h> {
@@ -151,7 +153,10 @@ impl<'h> Pod<'h> {
         let pod_name = format!("{name}-{handler}");
         let uid = format!("{}-{handler}-{}-{n}", name, std::process::id());
         let namespace = format!("rtcri-{name}");
-        let cgroup = format!("/{}/kubepods/besteffort/pod{uid}", h.d.cgroup_base);
+        let cgroup = opts
+            .cgroup_parent
+            .clone()
+            .unwrap_or_else(|| format!("/{}/kubepods/besteffort/pod{uid}", h.d.cgroup_base));
         let dir = h.d.dir.join("pods").join(&uid);
         let log_dir = dir.join("logs");
         fs::create_dir_all(&log_dir).expect("pod dirs");
@@ -160,7 +165,9 @@ impl<'h> Pod<'h> {
             format!("127.0.0.1\tlocalhost\n127.0.1.1\t{pod_name}\n"),
         )
         .expect("etc-hosts");
-        leftovers::create_pod_cgroup(&cgroup);
+        if opts.cgroup_parent.is_none() {
+            leftovers::create_pod_cgroup(&cgroup);
+        }
         let ns = NamespaceOption {
             network: if opts.host_network { NS_NODE } else { NS_POD },
             pid: if opts.host_pid {
