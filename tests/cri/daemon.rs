@@ -237,7 +237,25 @@ fn clean_dir(dir: &Path, cgroup_base: &str, bridge: &str) {
         .args(["link", "del", bridge])
         .stderr(Stdio::null())
         .status();
+    let mine = format!("{}/", dir.display());
+    remove_cni_cache(|text| text.contains(&mine));
+    // Made by libcni for us; only removed when nobody else's entries are in.
+    let _ = fs::remove_dir(CNI_CACHE);
+    let _ = fs::remove_dir("/var/lib/cni");
     let _ = fs::remove_dir_all(dir);
+}
+
+/// libcni caches every ADD in /var/lib/cni/results (containerd 1.6 has no
+/// setting to move it) until the DEL; a run that never tore its pods down
+/// leaves entries. Remove those whose text `matches`.
+pub const CNI_CACHE: &str = "/var/lib/cni/results";
+
+fn remove_cni_cache(matches: impl Fn(&str) -> bool) {
+    for e in fs::read_dir(CNI_CACHE).into_iter().flatten().flatten() {
+        if fs::read_to_string(e.path()).is_ok_and(|t| matches(&t)) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 /// The `-id` a shim was started with (its sandbox's id).
@@ -282,6 +300,13 @@ pub fn shims_of(sock: &Path) -> Vec<i32> {
 /// Runs killed before they could tear down (SIGKILL, a CI timeout) leave a
 /// directory named after their pid: clean those whose process is gone.
 fn clean_stale_runs() {
+    remove_cni_cache(|text| {
+        let Some(rest) = text.split(&format!("{BASE}/")).nth(1) else {
+            return false;
+        };
+        let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists()
+    });
     for e in fs::read_dir(BASE).into_iter().flatten().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;

@@ -179,6 +179,15 @@ fn check(
             problems.push(format!("IP lease left: {}", e.path().display()));
         }
     }
+    for e in fs::read_dir(super::daemon::CNI_CACHE)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().contains(sandbox) {
+            problems.push(format!("CNI cache entry left: {}", e.path().display()));
+        }
+    }
     for pid in processes_with(marker) {
         let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
