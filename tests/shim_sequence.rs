@@ -5,10 +5,14 @@
 //! `kill ID 15`, and once the init has exited `kill --all ID 9` (the shim
 //! when the container shares a pid namespace; containerd's CRI through
 //! `WithProcessKill` for every container), `delete ID` and the shim's final
-//! `delete --force ID`. Captured from a real containerd 1.6.20 + shim with a
-//! logging BinaryName. Exit codes must match runc's, and where containerd
-//! parses the message (`container not running`, `does not exist`), so must
-//! the words.
+//! `delete --force ID`. Captured from containerd 1.6.20 + its shim with a
+//! logging BinaryName (`ctr run`) and with `strace -f -e trace=execve` of
+//! the CRI path (tests/cri/): per pod `create`, `start` (sandbox and each
+//! container), `exec --process F --detach --pid-file P`, StopContainer's
+//! `kill ID 15` then `kill ID 9`, after each exit `kill --all ID 9`,
+//! `delete ID`, `delete --force ID`. Exit codes must match runc's, and
+//! where containerd parses the message (`container not running`, `does not
+//! exist`), so must the words.
 
 mod common;
 
