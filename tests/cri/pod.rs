@@ -459,21 +459,46 @@ impl<'h> Pod<'h> {
     /// kubelet's teardown, then: nothing of the pod may be left.
     #[track_caller]
     pub fn teardown(mut self) {
+        self.stop_and_remove();
+        self.assert_clean();
+    }
+
+    /// The CRI calls of kubelet's teardown, with how long each step took
+    /// (what the benchmark reports).
+    #[track_caller]
+    pub fn stop_and_remove(&mut self) -> [(&'static str, Duration); 4] {
         self.done = true;
         let cri = &self.h.cri;
+        let handler = self.handler;
+        let t = Instant::now();
         for c in &self.containers {
             if let Err(e) = cri.stop_container(c, 2) {
-                panic!("StopContainer ({}): {e}", self.handler);
+                panic!("StopContainer ({handler}): {e}");
             }
         }
+        let stop = t.elapsed();
         cri.stop_pod(&self.id)
-            .unwrap_or_else(|e| panic!("StopPodSandbox ({}): {e}", self.handler));
+            .unwrap_or_else(|e| panic!("StopPodSandbox ({handler}): {e}"));
+        let stop_pod = t.elapsed() - stop;
         for c in &self.containers {
             cri.remove_container(c)
-                .unwrap_or_else(|e| panic!("RemoveContainer ({}): {e}", self.handler));
+                .unwrap_or_else(|e| panic!("RemoveContainer ({handler}): {e}"));
         }
+        let remove = t.elapsed() - stop - stop_pod;
         cri.remove_pod(&self.id)
-            .unwrap_or_else(|e| panic!("RemovePodSandbox ({}): {e}", self.handler));
+            .unwrap_or_else(|e| panic!("RemovePodSandbox ({handler}): {e}"));
+        let remove_pod = t.elapsed() - stop - stop_pod - remove;
+        [
+            ("StopContainer", stop),
+            ("StopPodSandbox", stop_pod),
+            ("RemoveContainer", remove),
+            ("RemovePodSandbox", remove_pod),
+        ]
+    }
+
+    /// After `stop_and_remove`: nothing of the pod may be left.
+    #[track_caller]
+    pub fn assert_clean(self) {
         let left = leftovers::of_pod(
             self.h.d,
             self.handler,
