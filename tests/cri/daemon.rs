@@ -310,6 +310,30 @@ fn clean_stale_runs() {
         let pid: String = rest.chars().take_while(char::is_ascii_digit).collect();
         !pid.is_empty() && !Path::new(&format!("/proc/{pid}")).exists()
     });
+    // A dead run's containerd may have outlived it (even its directory).
+    for p in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let cmd = fs::read(p.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if !args.first().is_some_and(|a| a.ends_with("containerd")) {
+            continue;
+        }
+        let owner = args
+            .iter()
+            .find_map(|a| a.strip_prefix(&format!("{BASE}/")))
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let Some(owner) = owner else { continue };
+        if Path::new(&format!("/proc/{owner}")).exists() {
+            continue;
+        }
+        if let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+            // SAFETY: killing the orphaned daemon of a dead run.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
     for e in fs::read_dir(BASE).into_iter().flatten().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
@@ -318,18 +342,6 @@ fn clean_stale_runs() {
             continue;
         }
         eprintln!("note: cleaning up a dead CRI run in {}", e.path().display());
-        // Its containerd may have survived the test binary.
-        for p in fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let cmd = fs::read(p.path().join("cmdline")).unwrap_or_default();
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.starts_with("containerd --config") && cmd.contains(&*e.path().to_string_lossy())
-            {
-                if let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
-                    // SAFETY: killing the orphaned daemon of a dead run.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
-            }
-        }
         clean_dir(
             &e.path(),
             &format!("rtcri{pid}"),
