@@ -335,3 +335,49 @@ fn devices_masked_and_readonly_paths() {
     let d = ["stat", "/dev/fuse"];
     assert_eq!(a.probe(&d), b.probe(&d), "linux.devices");
 }
+
+/// containerd's CRI writes `linux.cgroupsPath` as "slice:prefix:name" when
+/// a pod's cgroup parent ends in ".slice", whatever the driver. Without
+/// --systemd-cgroup runc takes it as a relative path (one component with
+/// colons, below the caller's own cgroup); so does rt, and limits apply.
+///
+/// Where they differ on purpose: runc resolves "the caller's own cgroup"
+/// per v1 hierarchy, rt once (from the unified entry) for all of them, so
+/// one path names the container everywhere. Only the tail is compared.
+#[test]
+fn systemd_style_cgroups_path_under_cgroupfs() {
+    let Some((mut a, mut b)) = pair("diff-colon") else {
+        return;
+    };
+    let mut tails = Vec::new();
+    for c in [&mut a, &mut b] {
+        let rel = format!("test.slice:cri-containerd:{}", c.id);
+        c.bundle.set("/linux/cgroupsPath", json!(rel));
+        c.bundle
+            .set("/linux/resources/memory/limit", json!(64 * 1024 * 1024));
+        c.bundle.args(&[
+            "/bin/sh",
+            "-c",
+            "cat /proc/self/cgroup; cat /sys/fs/cgroup/memory/memory.limit_in_bytes \
+             /sys/fs/cgroup/memory.max 2>/dev/null; true",
+        ]);
+        // The container's own cgroup namespace would hide the path.
+        c.bundle.remove_namespace("cgroup");
+        let out = c.run();
+        out.expect_ok("run with a colon cgroupsPath");
+        let mem = out
+            .stdout
+            .lines()
+            .find(|l| l.contains(":memory:") || l.starts_with("0::"))
+            .unwrap_or_else(|| panic!("no memory cgroup line: {out:#?}"))
+            .to_string();
+        assert!(mem.ends_with(&format!("/{rel}")), "{}: {mem}", c.id);
+        assert!(
+            out.stdout.contains("67108864"),
+            "limit not applied: {out:#?}"
+        );
+        tails.push(mem.rsplit('/').next().unwrap().replace(&c.id, "ID"));
+        c.assert_nothing_left();
+    }
+    assert_eq!(tails[0], tails[1]);
+}

@@ -25,6 +25,10 @@ wanted=(
   "podman:/usr/bin/podman"
   "conmon:/usr/bin/conmon"
   "containerd:/usr/bin/containerd"
+  # the CRI suite (tests/cri/): pod networks, and protoc for the k8s-cri
+  # dev-dependency's generated gRPC client
+  "containernetworking-plugins:/usr/lib/cni/bridge"
+  "protobuf-compiler:/usr/bin/protoc"
 )
 
 missing=()

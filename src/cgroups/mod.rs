@@ -178,6 +178,11 @@ fn own_cgroup() -> PathBuf {
 /// an absolute `linux.cgroupsPath` as given; a relative one below rt's own
 /// cgroup (runc's cgroupfs semantics); `/rt/<id>` when absent. `..` is
 /// refused rather than cleaned away so a config cannot aim elsewhere.
+///
+/// A systemd-style "slice:prefix:name" is, as in runc's cgroupfs driver,
+/// just a relative path whose one component contains colons: containerd's
+/// CRI writes it whenever a pod's cgroup parent ends in ".slice", whichever
+/// driver the runtime uses.
 pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> {
     resolve(cgroups_path, id, &own_cgroup())
 }
@@ -201,13 +206,6 @@ fn resolve(cgroups_path: Option<&Path>, id: &str, own: &Path) -> Result<PathBuf>
         .collect();
     if rel.as_os_str().is_empty() {
         return Err(Error::InvalidPath(s, "must name a cgroup below the root"));
-    }
-    if s.contains(':') && !p.is_absolute() {
-        // "slice:prefix:name" is the systemd driver's syntax.
-        return Err(Error::InvalidPath(
-            s,
-            "looks like a systemd slice path; rt uses cgroupfs",
-        ));
     }
     Ok(PathBuf::from("/").join(rel))
 }
@@ -335,7 +333,14 @@ mod tests {
         assert!(r(Some("/a/../b"), own).is_err());
         assert!(r(Some("../b"), own).is_err());
         assert!(r(Some("/"), own).is_err());
-        assert!(r(Some("system.slice:rt:abc"), own).is_err());
+        assert_eq!(
+            r(Some("test.slice:cri-containerd:abc"), own).unwrap(),
+            Path::new("/user.slice/s.scope/test.slice:cri-containerd:abc")
+        );
+        assert_eq!(
+            r(Some("/kubepods/a:b"), own).unwrap(),
+            Path::new("/kubepods/a:b")
+        );
         assert!(container_path(Some(Path::new("x")), "i").is_ok());
     }
 

@@ -2,6 +2,7 @@ use clap::Args as ClapArgs;
 
 use super::GlobalArgs;
 use crate::container::{self, parse_signal, Container};
+use crate::log::Logger;
 use crate::{Error, Result};
 
 #[derive(Debug, ClapArgs)]
@@ -17,7 +18,7 @@ pub struct Args {
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
     let sig = parse_signal(&a.signal).map_err(|e| Error::Usage(e.to_string()))?;
-    let c = Container::load(&g.root, &a.id)?;
-    container::kill(&c, sig, a.all)?;
+    let mut c = Container::load(&g.root, &a.id)?;
+    container::kill(&mut c, sig, a.all, &Logger::from_cli(g))?;
     Ok(0)
 }

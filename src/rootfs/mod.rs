@@ -15,6 +15,7 @@ mod mounts;
 pub mod options;
 mod paths;
 mod pivot;
+mod propagation;
 pub mod resolve;
 
 pub use devices::{setup_console, setup_console_exec};
@@ -91,14 +92,13 @@ pub fn prepare(ctx: &Context) -> Result<()> {
             dest: "/".into(),
             source,
         })?;
-    // Detach from the host's propagation so nothing we mount leaks out; a
-    // shared rootfsPropagation is applied after pivot_root.
-    let first = if prop.contains(MsFlags::MS_SHARED) {
-        MsFlags::MS_SLAVE | MsFlags::MS_REC
-    } else {
-        prop | MsFlags::MS_REC
-    };
+    // Detach from the host's propagation so nothing we mount leaks out,
+    // except that a shared one keeps host peers (propagation.rs says why).
+    let first = propagation::first_root_flags(prop);
     do_mount(None, Path::new("/"), None, first, None)?;
+    if first.contains(MsFlags::MS_SHARED) {
+        propagation::private_rootfs_parent(ctx.rootfs)?;
+    }
     // pivot_root needs the new root to be a mount point.
     do_mount(
         Some(ctx.rootfs),

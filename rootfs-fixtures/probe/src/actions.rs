@@ -117,3 +117,30 @@ pub fn fork(n: usize) -> J {
         .with("succeeded", J::UInt(kids.len() as u64))
         .with("error", error)
 }
+
+/// A pod's infrastructure process, what the pause image runs: pid 1 of the
+/// pod's namespaces, reaping every child re-parented to it (with a shared
+/// pid namespace), until SIGTERM or SIGINT ends it with 0.
+pub fn pause() -> ! {
+    // SAFETY: as in signal_wait; waitpid on any child of ours.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGCHLD] {
+            libc::signal(
+                sig,
+                ignore as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        loop {
+            let mut sig = 0;
+            libc::sigwait(&set, &mut sig);
+            if sig != libc::SIGCHLD {
+                libc::_exit(0);
+            }
+            while libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) > 0 {}
+        }
+    }
+}
