@@ -107,6 +107,15 @@ fn default_root() -> PathBuf {
 }
 
 impl GlobalArgs {
+    /// The logger's settings from --log, --log-format and --debug.
+    pub fn log_config(&self) -> crate::log::LogConfig {
+        crate::log::LogConfig {
+            file: self.log.clone(),
+            json: self.log_format == "json",
+            debug: self.debug,
+        }
+    }
+
     /// `--rootless true`, or `auto` for a caller that is not root.
     pub fn rootless(&self) -> bool {
         match self.rootless.as_str() {
@@ -114,6 +123,15 @@ impl GlobalArgs {
             "false" => false,
             _ => !nix::unistd::geteuid().is_root(),
         }
+    }
+}
+
+// The logger is built here rather than in log.rs, so that the log module
+// does not depend on the command line (cli -> container -> log -> cli was a
+// circle). `from_cli` keeps the binary's one call unchanged.
+impl crate::log::Logger {
+    pub fn from_cli(global: &GlobalArgs) -> Self {
+        crate::log::Logger::new(global.log_config())
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use nix::mount::MsFlags;
 
-use super::mounts::{bind, remount_bind};
+use super::bind::{bind, remount_bind};
 use super::options::MountOptions;
 use super::{do_mount, io_err, Context, Result};
 

@@ -14,7 +14,7 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::unistd::{chown, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
-use super::mounts::bind;
+use super::bind::bind;
 use super::options::MountOptions;
 use super::resolve::resolve_in_root;
 use super::{do_mount, io_err, sys_err, Context, Error, Result};

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
+mod bind;
 mod cgroupfs;
 mod devices;
 mod mounts;
