@@ -291,14 +291,20 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     }
 
     phases.mark("container setup (mounts, hooks, pivot, security)");
+    // Still guarded: a pid file that cannot be written fails the create,
+    // and the state just saved must go with everything else.
+    let saved = guard
+        .dir
+        .as_ref()
+        .ok_or_else(|| Error::Failed("state dir lost".into()))?;
+    saved.save(&state)?;
+    if let Some(p) = opts.pid_file {
+        write_pid_file(p, pid)?;
+    }
     let dir = guard
         .dir
         .take()
         .ok_or_else(|| Error::Failed("state dir lost".into()))?;
-    dir.save(&state)?;
-    if let Some(p) = opts.pid_file {
-        write_pid_file(p, pid)?;
-    }
     guard.cgroup = None;
     guard.pid = None;
     phases.mark("state saved");
@@ -379,5 +385,8 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     };
     fs::write(&tmp, pid.to_string())
         .and_then(|()| fs::rename(&tmp, path))
-        .map_err(|e| Error::Failed(format!("write pid file {}: {e}", path.display())).into())
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Error::Failed(format!("write pid file {}: {e}", path.display())).into()
+        })
 }
