@@ -80,6 +80,14 @@ fn debugging() -> Option<&'static Logger> {
     GLOBAL.get().filter(|l| l.debug)
 }
 
+/// A debug message from code far from the command line; nothing without
+/// --debug.
+pub fn debug_message(msg: &str) {
+    if let Some(log) = debugging() {
+        log.debug(msg);
+    }
+}
+
 /// With --debug, how long each phase of a command took: where a container
 /// start spends its time, without strace. Free when --debug is off.
 pub struct Phases {

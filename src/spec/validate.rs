@@ -5,12 +5,18 @@ use std::collections::HashSet;
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use super::lsm::Lsm;
 use super::{Error, Result};
 
 /// The runtime-spec versions rt implements: 1.0.0 up to 1.2.x.
 const MAX_MINOR: u64 = 2;
 
 pub fn validate(spec: &Spec) -> Result<()> {
+    validate_on(spec, Lsm::detect())
+}
+
+/// `validate` for a host running the security modules in `lsm`.
+fn validate_on(spec: &Spec, lsm: Lsm) -> Result<()> {
     check_version(spec.version())?;
     let process = spec
         .process()
@@ -25,19 +31,19 @@ pub fn validate(spec: &Spec) -> Result<()> {
             process.cwd()
         )));
     }
-    if process
-        .apparmor_profile()
-        .as_ref()
-        .is_some_and(|p| !p.is_empty())
-    {
-        return Err(Error::Unsupported("process.apparmorProfile".into()));
+    let set = |v: &Option<String>| v.as_ref().is_some_and(|v| !v.is_empty());
+    // A process label is a confinement the caller asked for: without the
+    // module (or with it, since rt cannot apply labels yet) it is refused
+    // rather than silently not applied, as runc does.
+    if set(process.apparmor_profile()) {
+        return Err(lsm_refusal(
+            "process.apparmorProfile",
+            "AppArmor",
+            lsm.apparmor,
+        ));
     }
-    if process
-        .selinux_label()
-        .as_ref()
-        .is_some_and(|p| !p.is_empty())
-    {
-        return Err(Error::Unsupported("process.selinuxLabel".into()));
+    if set(process.selinux_label()) {
+        return Err(lsm_refusal("process.selinuxLabel", "SELinux", lsm.selinux));
     }
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {
@@ -77,8 +83,15 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
-    if linux.mount_label().as_ref().is_some_and(|l| !l.is_empty()) {
-        return Err(Error::Unsupported("linux.mountLabel".into()));
+    if set(linux.mount_label()) {
+        // A mount label only names an SELinux context: on a host without
+        // SELinux it has no meaning and confines nothing (crun and runc
+        // ignore it there). Podman and CRI-O send one whenever they were
+        // built with SELinux support.
+        if lsm.selinux {
+            return Err(lsm_refusal("linux.mountLabel", "SELinux", true));
+        }
+        crate::log::debug_message("linux.mountLabel ignored: SELinux is not enabled on this host");
     }
     if linux.intel_rdt().is_some() {
         return Err(Error::Unsupported("linux.intelRdt".into()));
@@ -90,6 +103,19 @@ pub fn validate(spec: &Spec) -> Result<()> {
         return Err(Error::Unsupported("linux.netDevices".into()));
     }
     Ok(())
+}
+
+fn lsm_refusal(field: &str, module: &str, enabled: bool) -> Error {
+    if enabled {
+        Error::Invalid(format!(
+            "{field} is set: {module} is enabled on this host, but rt cannot apply {module} \
+             labels yet"
+        ))
+    } else {
+        Error::Invalid(format!(
+            "{field} is set, but {module} is not enabled on this host"
+        ))
+    }
 }
 
 fn check_version(v: &str) -> Result<()> {
@@ -153,5 +179,42 @@ mod tests {
             "linux":{"uidMappings":[{"containerID":0,"hostID":1000,"size":1}]}}"#,
         );
         assert!(validate(&s).is_err());
+    }
+
+    #[test]
+    fn mount_label_is_ignored_without_selinux_and_refused_with_it() {
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":["a"]},"root":{"path":"r"},
+            "linux":{"mountLabel":"system_u:object_r:container_file_t:s0:c1,c2"}}"#,
+        );
+        let none = Lsm::default();
+        let selinux = Lsm {
+            selinux: true,
+            apparmor: false,
+        };
+        assert!(validate_on(&s, none).is_ok());
+        let err = validate_on(&s, selinux).unwrap_err().to_string();
+        assert!(
+            err.contains("mountLabel") && err.contains("cannot apply"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn process_labels_are_refused_either_way() {
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":["a"],
+            "selinuxLabel":"system_u:system_r:container_t:s0","apparmorProfile":"p"},"root":{"path":"r"}}"#,
+        );
+        let all = Lsm {
+            selinux: true,
+            apparmor: true,
+        };
+        for lsm in [Lsm::default(), all] {
+            let err = validate_on(&s, lsm).unwrap_err().to_string();
+            assert!(err.contains("apparmorProfile"), "{err}");
+        }
+        let err = validate_on(&s, Lsm::default()).unwrap_err().to_string();
+        assert!(err.contains("not enabled on this host"), "{err}");
     }
 }
