@@ -84,20 +84,23 @@ pub struct Context<'a> {
 
 /// Everything up to (not including) the switch of root.
 pub fn prepare(ctx: &Context) -> Result<()> {
-    let linux = ctx.spec.linux().as_ref();
-    let prop = options::root_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()))
-        .map_err(|source| Error::Option {
-            dest: "/".into(),
-            source,
-        })?;
-    // Detach from the host's propagation so nothing we mount leaks out; a
-    // shared rootfsPropagation is applied after pivot_root.
-    let first = if prop.contains(MsFlags::MS_SHARED) {
-        MsFlags::MS_SLAVE | MsFlags::MS_REC
+    let prop = root_propagation(ctx)?;
+    // First cut every mount of our copy of the host's tree off from
+    // propagating back, so nothing rt mounts leaks out: recursively, even
+    // for the non-recursive values (a shared parent of the rootfs would
+    // otherwise carry the rootfs bind below to the host). The exact value
+    // is applied to the new root after pivot_root. Slave keeps receiving
+    // the host's mounts (slave, shared: rootfs is made a slave of the
+    // host's peer group, and a shared root becomes shared in a new peer
+    // group on top); private cuts them. An unbindable mount cannot be the
+    // source of the rootfs bind (EINVAL), so it too starts private.
+    let receives = prop.intersects(MsFlags::MS_SLAVE | MsFlags::MS_SHARED);
+    let first = if receives {
+        MsFlags::MS_SLAVE
     } else {
-        prop | MsFlags::MS_REC
+        MsFlags::MS_PRIVATE
     };
-    do_mount(None, Path::new("/"), None, first, None)?;
+    do_mount(None, Path::new("/"), None, first | MsFlags::MS_REC, None)?;
     // pivot_root needs the new root to be a mount point.
     do_mount(
         Some(ctx.rootfs),
@@ -109,6 +112,22 @@ pub fn prepare(ctx: &Context) -> Result<()> {
     mounts::mount_all(ctx)?;
     devices::create(ctx)?;
     create_cwd(ctx)
+}
+
+fn rootfs_propagation<'a>(ctx: &Context<'a>) -> Option<&'a str> {
+    let linux = ctx.spec.linux().as_ref()?;
+    linux
+        .rootfs_propagation()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+}
+
+/// linux.rootfsPropagation as mount flags (rslave when unset, as runc).
+fn root_propagation(ctx: &Context) -> Result<MsFlags> {
+    options::root_propagation(rootfs_propagation(ctx)).map_err(|source| Error::Option {
+        dest: "/".into(),
+        source,
+    })
 }
 
 /// A missing working directory is created, as runc does, so that images
@@ -129,14 +148,6 @@ fn create_cwd(ctx: &Context) -> Result<()> {
 /// read-only and masked paths, a read-only root.
 pub fn finish(ctx: &Context) -> Result<()> {
     pivot::switch_root(ctx.rootfs, ctx.no_pivot)?;
-    let linux = ctx.spec.linux().as_ref();
-    if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        let flags = options::root_propagation(Some(p)).map_err(|source| Error::Option {
-            dest: "/".into(),
-            source,
-        })?;
-        do_mount(None, Path::new("/"), None, flags, None)?;
-    }
     paths::write_sysctls(ctx.spec)?;
     paths::readonly_paths(ctx.spec)?;
     paths::masked_paths(ctx.spec)?;
@@ -147,6 +158,11 @@ pub fn finish(ctx: &Context) -> Result<()> {
         .is_some_and(|r| r.readonly() == Some(true))
     {
         paths::remount_readonly(Path::new("/"))?;
+    }
+    // Last: an unbindable /proc or /dev would refuse the binds of masked
+    // and read-only paths above.
+    if rootfs_propagation(ctx).is_some() {
+        do_mount(None, Path::new("/"), None, root_propagation(ctx)?, None)?;
     }
     Ok(())
 }

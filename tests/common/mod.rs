@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod console;
 pub mod fixtures;
 pub mod leftovers;
+pub mod mountns;
 pub mod runtime;
 
 use std::path::{Path, PathBuf};
