@@ -97,9 +97,6 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         )
         .into());
     }
-    if !plan.has_new(LinuxNamespaceType::Mount) {
-        return Err(spec::Error::Invalid("rt needs a new mount namespace".into()).into());
-    }
     if process.terminal() == Some(true)
         && opts.console_socket.is_none()
         && opts.console_fd.is_none()

@@ -80,10 +80,17 @@ pub struct Context<'a> {
     /// (name under /sys/fs/cgroup, host directory of the container's cgroup)
     pub cgroup_dirs: &'a [(String, PathBuf)],
     pub no_pivot: bool,
+    /// The container has a mount namespace of its own. Without one
+    /// (shared with rt, or joined) rt mounts nothing and only changes root
+    /// (spec validation refused every field that would need a mount).
+    pub own_mount_ns: bool,
 }
 
 /// Everything up to (not including) the switch of root.
 pub fn prepare(ctx: &Context) -> Result<()> {
+    if !ctx.own_mount_ns {
+        return create_cwd(ctx);
+    }
     let prop = root_propagation(ctx)?;
     // First cut every mount of our copy of the host's tree off from
     // propagating back, so nothing rt mounts leaks out: recursively, even
@@ -147,6 +154,13 @@ fn create_cwd(ctx: &Context) -> Result<()> {
 /// Switch root, then apply what must be done from inside: sysctls,
 /// read-only and masked paths, a read-only root.
 pub fn finish(ctx: &Context) -> Result<()> {
+    if !ctx.own_mount_ns {
+        // pivot_root would move every process of the namespace whose root
+        // is its root (the host's, or those of whoever made a joined one)
+        // into the container: chroot moves only us.
+        pivot::chroot_into(ctx.rootfs)?;
+        return paths::write_sysctls(ctx.spec);
+    }
     pivot::switch_root(ctx.rootfs, ctx.no_pivot)?;
     paths::write_sysctls(ctx.spec)?;
     paths::readonly_paths(ctx.spec)?;

@@ -7,6 +7,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::lsm::Lsm;
 use super::{Error, Result};
+use crate::namespaces::MountNs;
 
 /// The runtime-spec versions rt implements: 1.0.0 up to 1.2.x.
 const MAX_MINOR: u64 = 2;
@@ -53,6 +54,7 @@ fn validate_on(spec: &Spec, lsm: Lsm) -> Result<()> {
             )));
         }
     }
+    own_mount_namespace_fields(spec)?;
     let Some(linux) = spec.linux() else {
         return Ok(());
     };
@@ -103,6 +105,57 @@ fn validate_on(spec: &Spec, lsm: Lsm) -> Result<()> {
         return Err(Error::Unsupported("linux.netDevices".into()));
     }
     Ok(())
+}
+
+/// Fields that only a mount namespace of the container's own can honour.
+/// Without one rt mounts nothing: in rt's own namespace every mount would
+/// change the host's mount table and outlive the container, and a joined
+/// namespace is set up by whoever made it (its mounts would outlive the
+/// container too, in a table rt does not own; runtime-spec 1.0 said so:
+/// a joined namespace's setup "has already been done").
+fn own_mount_namespace_fields(spec: &Spec) -> Result<()> {
+    let why = match crate::namespaces::mount_ns(spec) {
+        MountNs::New => return Ok(()),
+        MountNs::Shared => {
+            "the container shares rt's mount namespace (linux.namespaces has no \
+                            mount entry), where a mount would change the host's mount table"
+        }
+        MountNs::Joined => {
+            "the container joins an existing mount namespace, whose mounts are \
+                            set up by whoever made it"
+        }
+    };
+    let linux = spec.linux().as_ref();
+    let nonempty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+    let field = if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        Some("mounts")
+    } else if nonempty(linux.and_then(|l| l.masked_paths().as_ref())) {
+        Some("linux.maskedPaths")
+    } else if nonempty(linux.and_then(|l| l.readonly_paths().as_ref())) {
+        Some("linux.readonlyPaths")
+    } else if linux.is_some_and(|l| l.devices().as_ref().is_some_and(|d| !d.is_empty())) {
+        Some("linux.devices")
+    } else if linux.is_some_and(|l| {
+        l.rootfs_propagation()
+            .as_ref()
+            .is_some_and(|p| !p.is_empty())
+    }) {
+        Some("linux.rootfsPropagation")
+    } else if spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly() == Some(true))
+    {
+        Some("root.readonly")
+    } else {
+        None
+    };
+    match field {
+        Some(f) => Err(Error::Invalid(format!(
+            "{f} needs a new mount namespace: {why}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn lsm_refusal(field: &str, module: &str, enabled: bool) -> Error {
@@ -179,6 +232,33 @@ mod tests {
             "linux":{"uidMappings":[{"containerID":0,"hostID":1000,"size":1}]}}"#,
         );
         assert!(validate(&s).is_err());
+    }
+
+    #[test]
+    fn without_an_own_mount_namespace_nothing_may_be_mounted() {
+        let base = r#""ociVersion":"1.0.2","process":{"user":{"uid":0,"gid":0},"cwd":"/","args":["a"]},"root":{"path":"r"}"#;
+        let shared = spec(&format!(
+            r#"{{{base},"linux":{{"namespaces":[{{"type":"pid"}}]}}}}"#
+        ));
+        assert!(validate(&shared).is_ok());
+        for extra in [
+            r#""mounts":[{"destination":"/proc","type":"proc","source":"proc"}]"#,
+            r#""linux":{"maskedPaths":["/proc/kcore"]}"#,
+            r#""linux":{"rootfsPropagation":"shared"}"#,
+        ] {
+            let s = spec(&format!("{{{base},{extra}}}"));
+            let err = validate(&s).unwrap_err().to_string();
+            assert!(err.contains("needs a new mount namespace"), "{err}");
+        }
+        let ro = base.replace(r#"{"path":"r"}"#, r#"{"path":"r","readonly":true}"#);
+        let joined = spec(&format!(
+            r#"{{{ro},"linux":{{"namespaces":[{{"type":"mount","path":"/proc/1/ns/mnt"}}]}}}}"#
+        ));
+        let err = validate(&joined).unwrap_err().to_string();
+        assert!(
+            err.contains("root.readonly") && err.contains("joins"),
+            "{err}"
+        );
     }
 
     #[test]
