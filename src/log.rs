@@ -80,6 +80,14 @@ fn debugging() -> Option<&'static Logger> {
     GLOBAL.get().filter(|l| l.debug)
 }
 
+/// A warning from code far from the command line (the create guard).
+pub fn warn_message(msg: &str) {
+    match GLOBAL.get() {
+        Some(log) => log.warn(msg),
+        None => eprintln!("rt: warning: {msg}"),
+    }
+}
+
 /// A debug message from code far from the command line; nothing without
 /// --debug.
 pub fn debug_message(msg: &str) {

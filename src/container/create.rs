@@ -52,6 +52,11 @@ struct Guard {
     dir: Option<StateDir>,
     cgroup: Option<Box<dyn Manager>>,
     pid: Option<Pid>,
+    /// The poststop hooks and the state they get, once the container's
+    /// state exists: a failed create destroys the container and goes on
+    /// to the poststop hooks, as runtime.md's lifecycle has it (a prestart
+    /// hook that set up networking gets its teardown), and as runc does.
+    poststop: Option<(Option<oci_spec::runtime::Hooks>, String)>,
 }
 
 impl Drop for Guard {
@@ -62,6 +67,11 @@ impl Drop for Guard {
         }
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.destroy();
+        }
+        if let Some((hooks, json)) = self.poststop.take() {
+            hooks::run_all(hooks.as_ref(), Kind::Poststop, &json, &|e| {
+                crate::log::warn_message(&e.to_string())
+            });
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -120,6 +130,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         dir: Some(StateDir::create(opts.root, opts.id)?),
         cgroup: None,
         pid: None,
+        poststop: None,
     };
     let dir_path = guard
         .dir
@@ -201,6 +212,10 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         started: false,
         paused: false,
     };
+    if hooks::has(spec.hooks().as_ref(), Kind::Poststop) {
+        let json = oci_state(&state, Status::Stopped).to_string();
+        guard.poststop = Some((spec.hooks().clone(), json));
+    }
 
     let cfg = InitConfig {
         spec,
@@ -269,7 +284,12 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     loop {
         match ours.recv()? {
             Some(Msg::Hooks) => {
-                let json = oci_state(&state, Status::Creating).to_string();
+                // "created", as crun passes (runc passes "creating"): these
+                // hooks run after lifecycle step 2, the environment exists
+                // and the container process is alive, blocked before the
+                // user's program, which is what runtime.md calls created.
+                // The createContainer and startContainer hooks get the same.
+                let json = oci_state(&state, Status::Created).to_string();
                 hooks::run(spec.hooks().as_ref(), Kind::Prestart, &json)?;
                 hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &json)?;
                 ours.send(&Msg::Continue(json))?;
@@ -304,6 +324,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         .ok_or_else(|| Error::Failed("state dir lost".into()))?;
     guard.cgroup = None;
     guard.pid = None;
+    guard.poststop = None;
     phases.mark("state saved");
     Ok(Created { dir, state })
 }

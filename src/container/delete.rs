@@ -61,9 +61,9 @@ pub fn delete(c: Container, force: bool, log: &Logger) -> Result<()> {
     }
     phases.mark("cgroup removed");
     let json = oci_state(&c.state, Status::Stopped).to_string();
-    if let Err(e) = hooks::run(c.state.hooks.as_ref(), Kind::Poststop, &json) {
-        log.warn(&e.to_string());
-    }
+    hooks::run_all(c.state.hooks.as_ref(), Kind::Poststop, &json, &|e| {
+        log.warn(&e.to_string())
+    });
     c.dir.remove()?;
     phases.mark("poststop hooks run, state removed");
     Ok(())

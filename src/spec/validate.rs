@@ -54,6 +54,9 @@ fn validate_on(spec: &Spec, lsm: Lsm) -> Result<()> {
             )));
         }
     }
+    if let Some(hooks) = spec.hooks() {
+        check_hooks(hooks)?;
+    }
     own_mount_namespace_fields(spec)?;
     let Some(linux) = spec.linux() else {
         return Ok(());
@@ -103,6 +106,27 @@ fn validate_on(spec: &Spec, lsm: Lsm) -> Result<()> {
     }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(Error::Unsupported("linux.netDevices".into()));
+    }
+    Ok(())
+}
+
+/// config.md: a hook's path MUST be absolute (a relative one would run
+/// relative to whatever directory the caller of rt happens to be in), and
+/// a timeout MUST be greater than zero.
+fn check_hooks(hooks: &oci_spec::runtime::Hooks) -> Result<()> {
+    for (kind, i, hook) in crate::hooks::all(hooks) {
+        let name = kind.name();
+        if !hook.path().is_absolute() {
+            return Err(Error::Invalid(format!(
+                "hooks.{name}[{i}].path {:?} must be an absolute path",
+                hook.path()
+            )));
+        }
+        if hook.timeout().is_some_and(|t| t <= 0) {
+            return Err(Error::Invalid(format!(
+                "hooks.{name}[{i}].timeout must be greater than zero"
+            )));
+        }
     }
     Ok(())
 }
@@ -259,6 +283,26 @@ mod tests {
             err.contains("root.readonly") && err.contains("joins"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn hook_paths_must_be_absolute_and_timeouts_positive() {
+        let with = |hooks: &str| {
+            spec(&format!(
+                r#"{{"ociVersion":"1.0.2","process":{{"user":{{"uid":0,"gid":0}},"cwd":"/","args":["a"]}},"root":{{"path":"r"}},"hooks":{hooks}}}"#
+            ))
+        };
+        assert!(validate(&with(r#"{"poststop":[{"path":"/bin/true","timeout":1}]}"#)).is_ok());
+        let err = validate(&with(
+            r#"{"createRuntime":[{"path":"/bin/true"},{"path":"bin/x"}]}"#,
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("hooks.createRuntime[1].path"), "{err}");
+        let err = validate(&with(r#"{"prestart":[{"path":"/bin/true","timeout":0}]}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("timeout"), "{err}");
     }
 
     #[test]
