@@ -9,6 +9,7 @@ use oci_spec::runtime::Spec;
 
 mod bind;
 mod cgroupfs;
+mod copyup;
 mod devices;
 mod mounts;
 pub mod options;

@@ -53,6 +53,9 @@ fn validate_on(spec: &Spec, lsm: Lsm) -> Result<()> {
                 m.destination()
             )));
         }
+        // Options rt refuses fail here, before anything exists.
+        crate::rootfs::options::parse(m.options().as_deref().unwrap_or(&[]))
+            .map_err(|e| Error::Invalid(format!("mount {}: {e}", m.destination().display())))?;
     }
     if let Some(hooks) = spec.hooks() {
         check_hooks(hooks)?;
