@@ -132,11 +132,39 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         pid: None,
         poststop: None,
     };
+    crate::testpoint::reached("state dir made");
     let dir_path = guard
         .dir
         .as_ref()
         .map(|d| d.path.clone())
         .unwrap_or_default();
+    // The state is on disk before anything it names exists, and is saved
+    // again as each thing appears (the cgroup path now, the pid once
+    // known): a create killed at any point leaves what `delete --force`
+    // finds and removes. A directory killed before this first save holds
+    // nothing else, and delete removes it as such.
+    let mut state = State {
+        oci_version: spec.version().clone(),
+        id: opts.id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        cgroup_path: Some(cg_path.clone()),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        created: rfc3339_now(),
+        hooks: spec.hooks().clone(),
+        started: false,
+        paused: false,
+        creating: true,
+    };
+    save(&guard, &state)?;
+    crate::testpoint::reached("first state saved");
     // World-writable (0622, set past the umask): the init opens it after
     // switching to the container's user. Only the owner can read, and the
     // state directory itself is private to root.
@@ -151,6 +179,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
             )
         })
         .map_err(|e| Error::Failed(format!("create exec fifo: {e}")))?;
+    crate::testpoint::reached("exec fifo made");
 
     let default_resources = oci_spec::runtime::LinuxResources::default();
     let res = linux
@@ -159,13 +188,19 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     let cg = cgroups::manager(Some(&cg_path), opts.id)?;
     if opts.rootless {
         guard.cgroup = rootless_cgroup(cg, res)?;
+        if guard.cgroup.is_none() {
+            state.cgroup_path = None;
+            save(&guard, &state)?;
+        }
     } else {
         cg.create()?;
         guard.cgroup = Some(cg);
+        crate::testpoint::reached("cgroup made");
         // Always applied: without resources the device rules still start
         // from deny-all plus the default devices, as in runc.
         guard.cgroup.as_ref().map(|c| c.apply(res)).transpose()?;
     }
+    crate::testpoint::reached("cgroup ready");
     phases.mark("config, state dir and cgroup");
     let cgroup_dirs = match &guard.cgroup {
         Some(c) => c.container_dirs(),
@@ -193,25 +228,6 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     let fifo_fd = open(&fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| Error::Failed(format!("open {}: {e}", fifo.display())))?;
 
-    let mut state = State {
-        oci_version: spec.version().clone(),
-        id: opts.id.to_string(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        cgroup_path: guard.cgroup.as_ref().map(|_| cg_path.clone()),
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        created: rfc3339_now(),
-        hooks: spec.hooks().clone(),
-        started: false,
-        paused: false,
-    };
     if hooks::has(spec.hooks().as_ref(), Kind::Poststop) {
         let json = oci_state(&state, Status::Stopped).to_string();
         guard.poststop = Some((spec.hooks().clone(), json));
@@ -241,6 +257,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn(&cfg, &ours, &theirs)?;
+    crate::testpoint::reached("cloned");
     phases.mark("clone");
     drop(theirs);
     drop(console);
@@ -261,6 +278,11 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     };
     state.pid = pid;
     state.pid_start_time = process_start_time(pid).unwrap_or(0);
+    // Until Ready the init dies with us (parent-death signal, or the end
+    // of the channel); from Ready on only this record lets delete reach it
+    // where there is no cgroup to find it by (rootless).
+    save(&guard, &state)?;
+    crate::testpoint::reached("pid saved");
     // The init moved itself into the v1 hierarchies (v1_task_files) and
     // was born in its cgroup2 directory (CLONE_INTO_CGROUP), or its
     // intermediate was; without a cgroup2 fd it is moved here, while it
@@ -279,6 +301,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     }
     // If the child failed meanwhile, its error is waiting in the channel.
     let _ = ours.send(&Msg::Placed);
+    crate::testpoint::reached("placed");
     phases.mark("id maps and cgroup placement");
 
     loop {
@@ -292,6 +315,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
                 let json = oci_state(&state, Status::Created).to_string();
                 hooks::run(spec.hooks().as_ref(), Kind::Prestart, &json)?;
                 hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &json)?;
+                crate::testpoint::reached("runtime hooks run");
                 ours.send(&Msg::Continue(json))?;
             }
             Some(Msg::Ready) => break,
@@ -307,16 +331,16 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         }
     }
 
+    crate::testpoint::reached("ready");
     phases.mark("container setup (mounts, hooks, pivot, security)");
     // Still guarded: a pid file that cannot be written fails the create,
     // and the state just saved must go with everything else.
-    let saved = guard
-        .dir
-        .as_ref()
-        .ok_or_else(|| Error::Failed("state dir lost".into()))?;
-    saved.save(&state)?;
+    state.creating = false;
+    save(&guard, &state)?;
+    crate::testpoint::reached("final state saved");
     if let Some(p) = opts.pid_file {
         write_pid_file(p, pid)?;
+        crate::testpoint::reached("pid file written");
     }
     let dir = guard
         .dir
@@ -327,6 +351,15 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     guard.poststop = None;
     phases.mark("state saved");
     Ok(Created { dir, state })
+}
+
+/// Save the state into the guarded (still to be removed on failure) dir.
+fn save(guard: &Guard, state: &State) -> Result<()> {
+    let dir = guard
+        .dir
+        .as_ref()
+        .ok_or_else(|| Error::Failed("state dir lost".into()))?;
+    Ok(dir.save(state)?)
 }
 
 /// runc's rootless rule: use the cgroup when the user may create it (root
@@ -387,7 +420,10 @@ fn intermediate_handshake(
                 namespaces::write_id_maps(first, spec)?;
                 chan.send(&Msg::Mapped)?;
             }
-            Some(Msg::Pid(p)) => return Ok(p),
+            Some(Msg::Pid(p)) => {
+                crate::testpoint::reached("intermediate reported the pid");
+                return Ok(p);
+            }
             Some(Msg::Error(e)) => return Err(process::Error::Child(e).into()),
             other => return Err(process::Error::Protocol(format!("unexpected {other:?}")).into()),
         }
