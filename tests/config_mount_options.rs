@@ -297,4 +297,16 @@ fn refused_options_name_themselves() {
         let last = out.last_err_line();
         assert!(last.contains(opt) && last.contains(why), "{opt}: {out:#?}");
     }
+    // A mount's own id maps (what idmap applies) are refused as well,
+    // rather than ignored.
+    let mut c = Case::with_kind("opt-mount-maps", common::Kind::Rt);
+    let src = c.dir.join("src");
+    fs::create_dir_all(&src).unwrap();
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c.bundle
+        .add_mount(json!({"destination": "/mnt", "type": "bind", "source": src,
+        "options": ["rbind"], "uidMappings": map, "gidMappings": map}));
+    let out = c.run();
+    c.assert_failed_cleanly(&out);
+    assert!(out.last_err_line().contains("uidMappings"), "{out:#?}");
 }
