@@ -144,7 +144,13 @@ fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
         .timeout()
         .map(|t| Instant::now() + Duration::from_secs(u64::try_from(t).unwrap_or(1)));
     let mut io = HookIo::new(&mut child, state_json.as_bytes());
-    let status = match io.wait(&mut child, deadline) {
+    // startContainer hooks run in the init, under the container's seccomp
+    // filter, where only classic syscalls may be counted on: no pidfd.
+    let pidfd = match kind {
+        Kind::StartContainer => None,
+        _ => pidfd_open(child.id()),
+    };
+    let status = match io.wait(&mut child, pidfd, deadline) {
         Ok(Some(st)) => st,
         Ok(None) => {
             // SAFETY: signalling the process group of a child we spawned.
@@ -252,9 +258,9 @@ impl<'a> HookIo<'a> {
     fn wait(
         &mut self,
         child: &mut Child,
+        pidfd: Option<OwnedFd>,
         deadline: Option<Instant>,
     ) -> std::io::Result<Option<ExitStatus>> {
-        let pidfd = pidfd_open(child.id());
         loop {
             self.feed_stdin();
             self.drain_stderr();
@@ -307,9 +313,8 @@ fn set_nonblocking(fd: std::os::fd::RawFd) {
     }
 }
 
-/// A pidfd for `pid` (readable once it exits); None on kernels before 5.3
-/// or where a seccomp filter refuses it (startContainer hooks run in the
-/// confined init), and the wait falls back to ticks.
+/// A pidfd for `pid` (readable once it exits); None on kernels before 5.3,
+/// and the wait falls back to ticks.
 fn pidfd_open(pid: u32) -> Option<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
