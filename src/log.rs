@@ -88,11 +88,10 @@ pub fn warn_message(msg: &str) {
     }
 }
 
-/// A debug message from code far from the command line; nothing without
-/// --debug.
-pub fn debug_message(msg: &str) {
-    if let Some(log) = debugging() {
-        log.debug(msg);
+/// A debug message from code that has no logger at hand.
+pub fn debug(msg: &str) {
+    if let Some(l) = debugging() {
+        l.debug(msg);
     }
 }
 

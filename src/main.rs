@@ -5,6 +5,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before anything else: no rt process may ever be dumpable (CVE-2019-5736).
+    rt::security::exe::harden();
     let cli = rt::cli::parse();
     let log = rt::log::Logger::from_cli(&cli.global);
     rt::log::install(&log);

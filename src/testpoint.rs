@@ -20,7 +20,7 @@ pub fn reached(what: &str) {
     let Some(at) = target() else { return };
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::Relaxed) + 1;
-    crate::log::debug_message(&format!("test point {n}: {what}"));
+    crate::log::debug(&format!("test point {n}: {what}"));
     if n == at {
         // SAFETY: signalling ourselves.
         unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };

@@ -89,12 +89,16 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         .as_ref()
         .ok_or_else(|| spec::Error::Invalid("process is required".into()))?;
     let plan = Plan::from_spec(spec)?;
-    if crate::security::exe::reaches_runtime(
-        process.capabilities().as_ref(),
-        plan.has_new(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User),
-    ) {
-        crate::security::exe::reexec_sealed().map_err(process::Error::from)?;
-    }
+    // Before anything exists: this may re-execute rt from a sealed copy.
+    let exe = crate::security::exe::protect(
+        opts.root,
+        crate::security::exe::reaches_runtime(
+            process.capabilities().as_ref(),
+            plan.has_new(LinuxNamespaceType::User) || plan.joins(LinuxNamespaceType::User),
+        ),
+        stub_allowed(spec),
+    )
+    .map_err(process::Error::from)?;
     let seccomp = linux_seccomp(spec)?;
     if opts.rootless
         && !plan.has_new(LinuxNamespaceType::User)
@@ -253,10 +257,23 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
         cgroup_tasks: &task_fds,
         keep_keyring: opts.no_new_keyring,
+        exec_stub: exe.stub_fd(),
         unprivileged: !nix::unistd::geteuid().is_root(),
     };
     let (ours, theirs) = channel::pair()?;
-    let first = process::spawn(&cfg, &ours, &theirs)?;
+    // An unprivileged rt writes the child's id maps (and oom_score_adj)
+    // through /proc/PID, which only a dumpable child lets it open: the
+    // child must be born dumpable, and is made non-dumpable again once
+    // they are written (process/init.rs).
+    let maps_by_user = cfg.unprivileged && plan.has_new(LinuxNamespaceType::User);
+    if maps_by_user {
+        crate::security::exe::set_dumpable(true);
+    }
+    let spawned = process::spawn(&cfg, &ours, &theirs);
+    if maps_by_user {
+        crate::security::exe::set_dumpable(false);
+    }
+    let first = spawned?;
     crate::testpoint::reached("cloned");
     phases.mark("clone");
     drop(theirs);
@@ -394,6 +411,16 @@ fn rootless_cgroup(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The exec stub runs after the container's seccomp filter is loaded, and
+/// rt execs it with execveat: only a profile that surely lets execveat
+/// through may use it (others get rt sealed instead).
+pub fn stub_allowed(spec: &oci_spec::runtime::Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .is_none_or(|s| crate::security::seccomp::allows(s, "execveat"))
 }
 
 /// Compile linux.seccomp now, so a bad profile fails before anything exists.

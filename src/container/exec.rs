@@ -84,15 +84,21 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
             ns.iter()
                 .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
         });
-    if crate::security::exe::reaches_runtime(
+    let reachable = crate::security::exe::reaches_runtime(
         spec.process()
             .as_ref()
             .and_then(|p| p.capabilities().as_ref()),
         own_user_ns,
-    ) || crate::security::exe::reaches_runtime(opts.process.capabilities().as_ref(), own_user_ns)
-    {
-        crate::security::exe::reexec_sealed().map_err(process::Error::from)?;
-    }
+    ) || crate::security::exe::reaches_runtime(
+        opts.process.capabilities().as_ref(),
+        own_user_ns,
+    );
+    let exe = crate::security::exe::protect(
+        c.dir.path.parent().unwrap_or(&c.dir.path),
+        reachable,
+        super::create::stub_allowed(spec),
+    )
+    .map_err(process::Error::from)?;
     let joins = joins(c.state.pid, spec)?;
     let seccomp = super::create::linux_seccomp(spec)?;
     let console: Option<OwnedFd> = match opts.console_socket {
@@ -128,6 +134,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
         cgroup_fd: cgroup_fd.as_ref().map(|f| f.as_raw_fd()),
         cgroup_tasks: &task_fds,
         lock_fd: c.dir.lock_fd(),
+        exec_stub: exe.stub_fd(),
     };
     let (ours, theirs) = channel::pair()?;
     let first = process::spawn_exec(&cfg, &ours, &theirs)?;

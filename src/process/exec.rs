@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -120,6 +121,25 @@ pub fn find_executable(arg0: &CString, process: &Process) -> Result<CString> {
         ExecError::NotInPath(name)
     }
     .into())
+}
+
+/// The stub (security::exe) takes the path as its argv[0] and the
+/// program's argv after it.
+pub fn through_stub(
+    stub: RawFd,
+    path: &CString,
+    argv: &[CString],
+    envp: &[CString],
+) -> Result<Infallible> {
+    let name = path.to_string_lossy().to_string();
+    let mut args = Vec::with_capacity(argv.len() + 1);
+    args.push(path.clone());
+    args.extend_from_slice(argv);
+    // SAFETY: rt's own descriptor, open until this exec.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(stub) };
+    let e = nix::unistd::execveat(fd, c"", &args, envp, nix::fcntl::AtFlags::AT_EMPTY_PATH)
+        .unwrap_err();
+    Err(ExecError::Failed(name, e).into())
 }
 
 pub fn execve(path: &CString, argv: &[CString], envp: &[CString]) -> Result<Infallible> {

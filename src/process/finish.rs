@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
+use std::os::fd::RawFd;
 
 use oci_spec::runtime::{Process, Spec};
 
@@ -15,6 +16,7 @@ pub struct Program {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    stub: Option<RawFd>,
 }
 
 pub fn prepare(
@@ -22,11 +24,15 @@ pub fn prepare(
     process: &Process,
     seccomp: Option<&Filter>,
     preserve_fds: u32,
+    stub: Option<RawFd>,
 ) -> Result<Program> {
     let argv = exec::argv(process)?;
     let envp = exec::envp(process)?;
     limits::apply(spec, process)?;
     security::confine(process, seccomp, || user::switch(process))?;
+    // A uid change makes the kernel reset dumpability to fs.suid_dumpable,
+    // which a host may have set to 1: we are still rt until execve.
+    super::init::set_dumpable(false)?;
     nix::unistd::chdir(process.cwd())
         .map_err(|e| Error::sys(format!("chdir {}", process.cwd().display()), e))?;
     // Looked up as the user the program runs as, so permissions are right.
@@ -35,12 +41,20 @@ pub fn prepare(
         context: "mark descriptors close-on-exec".into(),
         source: e,
     })?;
-    Ok(Program { path, argv, envp })
+    Ok(Program {
+        path,
+        argv,
+        envp,
+        stub,
+    })
 }
 
 impl Program {
     pub fn exec(self, process: &Process) -> Result<Infallible> {
         limits::apply_final_affinity(process)?;
-        exec::execve(&self.path, &self.argv, &self.envp)
+        match self.stub {
+            Some(stub) => exec::through_stub(stub, &self.path, &self.argv, &self.envp),
+            None => exec::execve(&self.path, &self.argv, &self.envp),
+        }
     }
 }

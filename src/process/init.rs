@@ -25,7 +25,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     // window is harmless: only the caller's own processes could reach our
     // /proc/PID/exe, and they cannot write a binary the caller cannot.
     let maps_by_user = cfg.plan.has_new(LinuxNamespaceType::User) && cfg.unprivileged;
-    early(!maps_by_user)?;
+    early(maps_by_user)?;
     chan.expect("Go", |m| matches!(m, Msg::Go))?;
     if maps_by_user {
         set_dumpable(false)?;
@@ -63,7 +63,13 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     if process.terminal() == Some(true) {
         console::attach(cfg.console_socket, process, true)?;
     }
-    let program = finish::prepare(cfg.spec, process, cfg.seccomp, cfg.preserve_fds)?;
+    let program = finish::prepare(
+        cfg.spec,
+        process,
+        cfg.seccomp,
+        cfg.preserve_fds,
+        cfg.exec_stub,
+    )?;
     // Everything that can fail has been done. From here on rt may exit: no
     // longer die with it.
     set_pdeathsig(0)?;
@@ -72,13 +78,14 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     program.exec(process)
 }
 
-/// Die with rt while it still needs us, stay out of reach of other
-/// processes' /proc/PID/exe (CVE-2019-5736: until execve our executable
-/// is the host's rt binary), and create device nodes with exact modes.
-pub(super) fn early(non_dumpable: bool) -> Result<()> {
+/// Die with rt while it still needs us, and create device nodes with
+/// exact modes. Like every rt process we are not dumpable (security::exe:
+/// until execve our executable is the host's rt binary), except while an
+/// unprivileged rt writes our id maps through /proc/PID (`dumpable`).
+pub(super) fn early(dumpable: bool) -> Result<()> {
     set_pdeathsig(libc::SIGKILL)?;
-    if non_dumpable {
-        set_dumpable(false)?;
+    if dumpable {
+        set_dumpable(true)?;
     }
     nix::sys::stat::umask(Mode::empty());
     // rt may block signals for forwarding; the container starts clean.
@@ -87,7 +94,7 @@ pub(super) fn early(non_dumpable: bool) -> Result<()> {
     Ok(())
 }
 
-fn set_dumpable(on: bool) -> Result<()> {
+pub(super) fn set_dumpable(on: bool) -> Result<()> {
     // SAFETY: prctl with integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, libc::c_ulong::from(on), 0, 0, 0) } != 0 {
         return Err(Error::sys("set non-dumpable", nix::Error::last()));

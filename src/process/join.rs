@@ -39,6 +39,8 @@ pub struct ExecConfig<'a> {
     /// a process that stalls before execve (frozen in a paused container)
     /// would otherwise lock every command on the container out.
     pub lock_fd: RawFd,
+    /// The sealed exec stub (None when rt itself runs sealed).
+    pub exec_stub: Option<RawFd>,
 }
 
 /// Returns the pid of the intermediate, which reports the real pid.
@@ -88,13 +90,19 @@ fn run(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
     for j in cfg.joins.iter().filter(|j| is_cgroup(j)) {
         j.enter()?;
     }
-    super::init::early(true)?;
+    super::init::early(false)?;
     chan.expect("Go", |m| matches!(m, Msg::Go))?;
     let process = cfg.process;
     if process.terminal() == Some(true) {
         console::attach(cfg.console_socket, process, false)?;
     }
-    let program = finish::prepare(cfg.spec, process, cfg.seccomp, cfg.preserve_fds)?;
+    let program = finish::prepare(
+        cfg.spec,
+        process,
+        cfg.seccomp,
+        cfg.preserve_fds,
+        cfg.exec_stub,
+    )?;
     super::init::set_pdeathsig(0)?;
     chan.send(&Msg::Ready)?;
     program.exec(process)

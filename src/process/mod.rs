@@ -91,6 +91,9 @@ pub struct InitConfig<'a> {
     pub cgroup_tasks: &'a [RawFd],
     /// Keep the caller's session keyring (--no-new-keyring).
     pub keep_keyring: bool,
+    /// The sealed exec stub the init execs the program through (None when
+    /// rt itself runs sealed): see security::exe.
+    pub exec_stub: Option<RawFd>,
     /// rt has no privileges: it writes our id maps as an ordinary user.
     /// Decided by rt, since our own geteuid changes once the map exists.
     pub unprivileged: bool,

@@ -245,7 +245,7 @@ fn copy_xattrs(from: BorrowedFd, to: BorrowedFd, name: &OsStr, shown: &Path) -> 
             match Errno::last() {
                 // What this tmpfs cannot hold (or a symlink's user.*).
                 Errno::ENOTSUP | Errno::EINVAL | Errno::EPERM => {
-                    crate::log::debug_message(&format!(
+                    crate::log::debug(&format!(
                         "tmpcopyup: {} keeps no xattr {}",
                         shown.display(),
                         key.to_string_lossy()

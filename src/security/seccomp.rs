@@ -144,6 +144,28 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpActio
     Ok(())
 }
 
+/// Would a filter compiled from `s` let syscall `name` through whatever
+/// its arguments? Conservative: yes only when no rule names it with
+/// anything but allow/log and one allows it unconditionally, or when no
+/// rule names it and the default action allows.
+pub fn allows(s: &LinuxSeccomp, name: &str) -> bool {
+    let passes =
+        |a: LinuxSeccompAction| matches!(spec_name(&a).as_str(), "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG");
+    let rules: Vec<&LinuxSyscall> = s
+        .syscalls()
+        .iter()
+        .flatten()
+        .filter(|r| r.names().iter().any(|n| n == name))
+        .collect();
+    if rules.is_empty() {
+        return passes(s.default_action());
+    }
+    rules.iter().all(|r| passes(r.action()))
+        && rules
+            .iter()
+            .any(|r| r.args().as_ref().is_none_or(|a| a.is_empty()))
+}
+
 impl Filter {
     pub fn load(&self) -> Result<()> {
         self.0.load().map_err(|e| bad(format!("load filter: {e}")))
@@ -167,6 +189,26 @@ mod tests {
                             {"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}]}]}"#,
         );
         assert!(compile(&p).is_ok());
+    }
+
+    #[test]
+    fn knows_what_it_lets_through() {
+        let p = profile(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
+                {"names":["read","execveat"],"action":"SCMP_ACT_ALLOW"},
+                {"names":["write"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]},
+                {"names":["openat"],"action":"SCMP_ACT_ALLOW"},
+                {"names":["openat"],"action":"SCMP_ACT_ERRNO","args":[{"index":2,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
+        );
+        assert!(allows(&p, "execveat"));
+        assert!(!allows(&p, "write"), "only with some arguments");
+        assert!(!allows(&p, "openat"), "refused with some arguments");
+        assert!(!allows(&p, "close"), "the default refuses");
+        let open = profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["execveat"],"action":"SCMP_ACT_ERRNO"}]}"#,
+        );
+        assert!(!allows(&open, "execveat"));
+        assert!(allows(&open, "read"));
     }
 
     #[test]

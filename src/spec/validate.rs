@@ -105,7 +105,7 @@ fn validate_on(spec: &Spec, lsm: Lsm) -> Result<()> {
         if lsm.selinux {
             return Err(lsm_refusal("linux.mountLabel", "SELinux", true));
         }
-        crate::log::debug_message("linux.mountLabel ignored: SELinux is not enabled on this host");
+        crate::log::debug("linux.mountLabel ignored: SELinux is not enabled on this host");
     }
     if linux.intel_rdt().is_some() {
         return Err(Error::Unsupported("linux.intelRdt".into()));

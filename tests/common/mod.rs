@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod console;
+pub mod elf;
 pub mod fixtures;
 pub mod leftovers;
 pub mod mountns;

@@ -7,6 +7,7 @@
 //! report, as {"errno": N, "error": "..."}).
 
 mod actions;
+mod attack;
 mod fsops;
 mod json;
 mod procinfo;
@@ -16,7 +17,8 @@ use json::J;
 
 const USAGE: &str = "usage: probe all|ids|caps|rlimits|mounts|hostname|env|cwd|fds|ns|status [FIELD..]|\
 sysctl NAME..|stat PATH..|read PATH|write PATH DATA|create PATH|mkdir PATH|ls DIR|cgroup|umask|\
-oom_score_adj|personality|sched|ioprio|tty|pid|exit N|sleep SECS|spin SECS|alloc MIB|fork N|signal-wait";
+oom_score_adj|personality|sched|ioprio|tty|pid|exit N|sleep SECS|spin SECS|alloc MIB|fork N|signal-wait|\
+exe-hunt STOPFILE MATCH[,MATCH..] [POKE..]";
 
 fn all() -> J {
     J::obj()
@@ -93,6 +95,7 @@ fn main() {
         "alloc" => actions::alloc(num(rest, 0)),
         "fork" => actions::fork(num(rest, 0)),
         "signal-wait" => actions::signal_wait(),
+        "exe-hunt" => attack::exe_hunt(rest),
         other => usage(&format!("unknown command {other}")),
     };
     println!("{}", out.render());
