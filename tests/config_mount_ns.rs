@@ -56,12 +56,14 @@ fn check_inside(v: &Value, ns: &MountNs) {
     assert!(mount_at(&v["mounts"], "/proc").is_some(), "{v}");
 }
 
-/// `/probe all` in the container, then what `exec` sees in it.
-fn run_and_exec(t: &NsCase) -> (Value, Value) {
+/// What the container's init and an `exec` in it see, and the watched
+/// part of the namespace's mount table while the container runs.
+fn run_and_exec(t: &NsCase) -> (Value, Value, Vec<String>) {
     let c = &t.c;
     c.bundle.save();
     c.create().expect_ok("create");
     c.start().expect_ok("start");
+    let during = t.ns.watched(&c.dir);
     let mut exec = json!({});
     for (key, probe) in [
         ("ns", &["ns"][..]),
@@ -90,7 +92,7 @@ fn run_and_exec(t: &NsCase) -> (Value, Value) {
         .rt
         .wait_status(&c.id, "stopped", std::time::Duration::from_secs(10)));
     c.rt.delete(&c.id).expect_ok("delete");
-    (init, exec)
+    (init, exec, during)
 }
 
 #[test]
@@ -99,8 +101,8 @@ fn no_mount_namespace_shares_the_runtimes() {
     t.c.bundle.remove_namespace("mount");
     t.c.bundle.probe(&["sleep", "60"]);
     t.ns.wrap(&mut t.c);
-    let before = t.ns.mountinfo();
-    let (init, exec) = run_and_exec(&t);
+    let before = t.ns.watched(&t.c.dir);
+    let (init, exec, during) = run_and_exec(&t);
     check_inside(&init, &t.ns);
     if !runc_is_wrong(
         &t.c,
@@ -109,8 +111,9 @@ fn no_mount_namespace_shares_the_runtimes() {
         check_inside(&exec, &t.ns);
     }
     if !runc_is_wrong(&t.c, "runc leaves its rootfs bind in the shared namespace") {
+        assert_eq!(during, before, "the runtime's mount table changed");
         assert_eq!(
-            t.ns.mountinfo(),
+            t.ns.watched(&t.c.dir),
             before,
             "the runtime's mount table changed"
         );
@@ -128,8 +131,8 @@ fn joined_mount_namespace_by_path() {
     let path = t.ns.ns_path();
     t.c.bundle.namespace("mount", Some(&path));
     t.c.bundle.probe(&["sleep", "60"]);
-    let before = t.ns.mountinfo();
-    let (init, exec) = run_and_exec(&t);
+    let before = t.ns.watched(&t.c.dir);
+    let (init, exec, during) = run_and_exec(&t);
     check_inside(&init, &t.ns);
     check_inside(&exec, &t.ns);
     // The namespace's own mounts below the root are the container's.
@@ -138,8 +141,9 @@ fn joined_mount_namespace_by_path() {
         &t.c,
         "runc binds and pivots into the rootfs inside the joined namespace",
     ) {
+        assert_eq!(during, before, "the joined namespace's mount table changed");
         assert_eq!(
-            t.ns.mountinfo(),
+            t.ns.watched(&t.c.dir),
             before,
             "the joined namespace's mount table changed"
         );
@@ -177,7 +181,7 @@ fn fields_that_need_mounts_are_refused() {
                 t.ns.wrap(&mut t.c);
             }
             edit(&mut t.c.bundle);
-            let before = t.ns.mountinfo();
+            let before = t.ns.watched(&t.c.dir);
             let out = t.c.run();
             if !t.c.is_rt() {
                 // runc runs most of these, mounting in a table it does not
@@ -190,7 +194,7 @@ fn fields_that_need_mounts_are_refused() {
                 last.contains(field) && last.contains("needs a new mount namespace"),
                 "{field}: {out:#?}"
             );
-            assert_eq!(t.ns.mountinfo(), before, "{field}");
+            assert_eq!(t.ns.watched(&t.c.dir), before, "{field}");
         }
     }
 }

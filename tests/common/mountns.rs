@@ -71,6 +71,19 @@ impl MountNs {
         mounts_below(&self.mountinfo(), dir)
     }
 
+    /// What a runtime sharing or joining this namespace could change:
+    /// the mounts at or below the test's `dir` and the propagation of `/`.
+    /// The namespace also holds copies of whatever the host had mounted
+    /// when it was made, other tests' mounts among them, which the kernel
+    /// may drop while the test runs: those are not compared.
+    pub fn watched(&self, dir: &Path) -> Vec<String> {
+        let info = self.mountinfo();
+        let mut out = mounts_below(&info, Path::new("/"));
+        out.retain(|l| l.split(' ').next() == Some("/"));
+        out.extend(mounts_below(&info, dir));
+        out
+    }
+
     /// Make every runtime call of `c` run inside this namespace.
     pub fn wrap(&self, c: &mut Case) {
         let wrapper = c.dir.join("runtime-in-mount-ns");
