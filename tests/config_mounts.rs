@@ -271,3 +271,18 @@ fn mount_label_without_selinux_is_ignored() {
     }
     c.assert_nothing_left();
 }
+
+/// Directories rt creates for mount points are 0755, as runc makes them,
+/// not world-writable: the init's umask is 0.
+#[test]
+fn created_mount_point_parents_are_not_world_writable() {
+    let mut c = Case::new("mountpoint-mode");
+    let src = c.dir.join("src");
+    fs::create_dir_all(&src).unwrap();
+    c.bundle
+        .add_mount(json!({"destination": "/opt/rt-new/data", "type": "bind",
+        "source": src, "options": ["rbind"]}));
+    let v = c.probe(&["stat", "/opt", "/opt/rt-new"]);
+    assert_eq!(v["/opt"]["octal"], "0755", "{v}");
+    assert_eq!(v["/opt/rt-new"]["octal"], "0755", "{v}");
+}

@@ -17,10 +17,10 @@ use super::{do_mount, io_err, Result};
 pub fn bind(source: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
     let meta = fs::metadata(source).map_err(io_err(format!("bind source {}", source.display())))?;
     if meta.is_dir() {
-        fs::create_dir_all(dest).map_err(io_err(format!("create {}", dest.display())))?;
+        super::create_dirs(dest)?;
     } else {
         if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(io_err(format!("create {}", parent.display())))?;
+            super::create_dirs(parent)?;
         }
         if fs::symlink_metadata(dest).is_err() {
             fs::write(dest, b"").map_err(io_err(format!("create {}", dest.display())))?;

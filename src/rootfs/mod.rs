@@ -72,6 +72,19 @@ pub(crate) fn do_mount(
     })
 }
 
+/// Create `dir` and its missing parents with mode 0755, as runc does. The
+/// init runs with umask 0 (device nodes get exact modes), so a plain
+/// create_dir_all would leave them world-writable: a container user could
+/// then write in the /opt that a mount of /opt/data made.
+pub(crate) fn create_dirs(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(io_err(format!("create {}", dir.display())))
+}
+
 /// What the rootfs code needs beyond the spec.
 pub struct Context<'a> {
     pub spec: &'a Spec,
@@ -147,7 +160,7 @@ fn create_cwd(ctx: &Context) -> Result<()> {
     let dir = resolve::resolve_in_root(ctx.rootfs, cwd)
         .map_err(io_err(format!("resolve cwd {}", cwd.display())))?;
     if !dir.exists() {
-        std::fs::create_dir_all(&dir).map_err(io_err(format!("create cwd {}", cwd.display())))?;
+        create_dirs(&dir)?;
     }
     Ok(())
 }

@@ -67,7 +67,7 @@ fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
         let flags = opts.flags | MsFlags::MS_REMOUNT;
         do_mount(None, &dest, Some(fstype), flags, data)?;
     } else {
-        fs::create_dir_all(&dest).map_err(io_err(format!("create {}", dest.display())))?;
+        super::create_dirs(&dest)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(fstype));
         // The covered directory, to copy from once the tmpfs is on it; the
         // tmpfs is writable until filled, then made what was asked.
@@ -124,7 +124,7 @@ fn copy_symlink(source: &Path, dest: &Path) -> Result<()> {
     let target =
         fs::read_link(source).map_err(io_err(format!("read symlink {}", source.display())))?;
     if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).map_err(io_err(format!("create {}", parent.display())))?;
+        super::create_dirs(parent)?;
     }
     match fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => {
