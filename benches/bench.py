@@ -36,6 +36,8 @@ def parse_args():
     p.add_argument("--rounds", type=int, help="timed rounds (default 30, quick 3)")
     p.add_argument("--rt", help="rt binary (default: what `cargo static` "
                    "builds, built if missing)")
+    p.add_argument("--rt-base", help="a second rt binary, runtime name rt-base: "
+                   "an A/B of two builds (what a change cost or bought)")
     p.add_argument("--quick", action="store_true", help="few rounds: smoke test")
     p.add_argument("--json", help="also write raw results to this file")
     p.add_argument("--tput-n", type=int, help="containers per throughput "
@@ -57,8 +59,10 @@ def parse_args():
     if not a.names or len(set(a.names)) != len(a.names):
         p.error("--runtimes: give distinct runtime names")
     for n in a.names:
-        if n not in ("rt", "runc", "crun"):
-            p.error(f"--runtimes: unknown runtime {n!r} (rt, runc, crun)")
+        if n not in ("rt", "rt-base", "runc", "crun"):
+            p.error(f"--runtimes: unknown runtime {n!r} (rt, rt-base, runc, crun)")
+        if n == "rt-base" and not a.rt_base:
+            p.error("--runtimes rt-base needs --rt-base PATH")
     a.phases = [x.strip() for x in a.phases.split(",") if x.strip()]
     for x in a.phases:
         if x not in PHASES:
@@ -74,6 +78,11 @@ def parse_args():
 
 
 def resolve_binary(name, args):
+    if name == "rt-base":
+        path = os.path.abspath(args.rt_base)
+        if not os.path.exists(path):
+            raise env.BenchError(f"rt-base binary {path}: no such file")
+        return path
     if name != "rt":
         path = shutil.which(name)
         if not path:

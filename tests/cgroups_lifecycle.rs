@@ -130,7 +130,7 @@ fn features_tell_the_truth() {
     let f = cgroups::features();
     assert_eq!(f["v1"], true);
     assert_eq!(f["v2"], true);
-    assert_eq!(f["systemd"], false);
+    assert_eq!(f["systemd"], true);
     assert_eq!(f["systemdUser"], false);
     let l = cgroups::Layout::detect();
     let rdma = l.v1_mount("rdma").is_some() || l.v2_controllers.iter().any(|c| c == "rdma");

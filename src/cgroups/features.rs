@@ -12,7 +12,10 @@ pub fn features() -> Value {
         // Both back ends are built in; a pure v1 host still runs us.
         "v1": true,
         "v2": true,
-        "systemd": false,
+        // --systemd-cgroup: scopes through the system instance of systemd
+        // (tested in tests/vm-systemd). The user instance is not used:
+        // rootless with --systemd-cgroup is refused.
+        "systemd": true,
         "systemdUser": false,
         "rdma": rdma,
     })

@@ -200,7 +200,9 @@ impl FsManager {
         }
     }
 
-    fn kill_all(&self) {
+    /// SIGKILL everything in the cgroup (the systemd driver does this
+    /// before stopping a scope).
+    pub(crate) fn kill_all(&self) {
         if let Some(d) = self.unified_dir() {
             // cgroup.kill (5.14+) kills atomically, even tasks forking.
             if write(&d, "cgroup.kill", 1).is_ok() {

@@ -6,6 +6,12 @@
 //! as pure v1 (no unified mount, no controllers bound to cgroup2), it has
 //! no v2 device filter, and its errors lose the file and value that failed.
 //! Writing the files ourselves is a few lines per controller (v1/, v2/).
+//!
+//! Two drivers implement `Manager`: cgroupfs (`FsManager`, rt writes the
+//! tree itself) and systemd (`systemd::SystemdManager`, `--systemd-cgroup`:
+//! each container is a transient scope systemd owns). `Driver` picks one at
+//! create time; the container's state records which, so later commands
+//! need no flag.
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -21,6 +27,7 @@ pub mod layout;
 pub mod oom;
 mod plan;
 pub mod stats;
+pub mod systemd;
 mod util;
 pub mod v1;
 pub mod v2;
@@ -66,6 +73,8 @@ pub enum Error {
     },
     #[error("cgroup: timed out {0}")]
     Timeout(String),
+    #[error(transparent)]
+    Systemd(#[from] systemd::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -91,6 +100,13 @@ pub trait Manager {
     fn create(&self) -> Result<()>;
     /// Move a process into the cgroup in every hierarchy.
     fn add_task(&self, pid: Pid) -> Result<()>;
+    /// Hand a new container's init to the cgroup's owner before the init
+    /// sets itself up (it mounts its cgroup directories then). The systemd
+    /// driver starts the container's scope with this pid here: the cgroup
+    /// exists only from then on. Nothing for cgroupfs, which created it.
+    fn adopt(&self, _pid: Pid) -> Result<()> {
+        Ok(())
+    }
     /// Apply `linux.resources` at create time: validated first, every
     /// controller checked before anything is written; device rules always
     /// installed (default deny + spec rules + the standard /dev nodes).
@@ -235,6 +251,68 @@ fn own_dirs_in(layout: &Layout, proc_cgroup: &str) -> Vec<(String, PathBuf)> {
 pub fn manager(cgroups_path: Option<&Path>, id: &str) -> Result<Box<dyn Manager>> {
     let path = container_path(cgroups_path, id)?;
     Ok(Box::new(FsManager::new(path)))
+}
+
+/// Who manages a container's cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// rt writes the cgroup tree itself.
+    Cgroupfs,
+    /// A transient systemd scope per container (`--systemd-cgroup`).
+    Systemd,
+}
+
+/// A new container's cgroup: its path from the hierarchy root and, under
+/// systemd, its unit.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub path: PathBuf,
+    pub unit: Option<systemd::Unit>,
+}
+
+impl Placement {
+    /// Where `linux.cgroupsPath` puts container `id` under `driver`. The
+    /// systemd driver's refusals (rootless, no systemd) come here, before
+    /// anything of the container exists.
+    pub fn new(
+        driver: Driver,
+        cgroups_path: Option<&Path>,
+        id: &str,
+        rootless: bool,
+    ) -> Result<Placement> {
+        match driver {
+            Driver::Cgroupfs => Ok(Placement {
+                path: container_path(cgroups_path, id)?,
+                unit: None,
+            }),
+            Driver::Systemd => {
+                let text = cgroups_path.map(|p| p.to_string_lossy().into_owned());
+                let unit = systemd::Unit::from_cgroups_path(text.as_deref(), id)?;
+                systemd::check_available(rootless)?;
+                Ok(Placement {
+                    path: unit.cgroup_path(),
+                    unit: Some(unit),
+                })
+            }
+        }
+    }
+
+    /// The manager that creates this cgroup.
+    pub fn manager(&self) -> Box<dyn Manager> {
+        match &self.unit {
+            Some(u) => Box::new(systemd::SystemdManager::new(u.clone())),
+            None => Box::new(FsManager::new(self.path.clone())),
+        }
+    }
+}
+
+/// The manager of an existing container's cgroup, from what its state
+/// records: the unit if systemd manages it, else the path.
+pub fn existing(path: &Path, unit: Option<&systemd::Unit>, id: &str) -> Result<Box<dyn Manager>> {
+    match unit {
+        Some(u) => Ok(Box::new(systemd::SystemdManager::existing(u.clone()))),
+        None => manager(Some(path), id),
+    }
 }
 
 #[cfg(test)]

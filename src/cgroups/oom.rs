@@ -122,6 +122,18 @@ impl OomWatcher {
                 source,
             })?);
             let n = f.read(&mut buf).unwrap_or(0);
+            if let Kind::V2 { seen } = &mut self.kind {
+                // The counts first: under systemd the scope's cgroup (and
+                // its memory.events) is removed as soon as an OOM kill
+                // empties it, often before a later read would run.
+                if let Ok(now) = oom_kills(&self.dir) {
+                    if now > *seen {
+                        let new = now - *seen;
+                        *seen = now;
+                        return Ok(Wake::Oom(new));
+                    }
+                }
+            }
             // Both the eventfd and the inotify watch also fire when the
             // cgroup goes away.
             if !self.dir.exists() {

@@ -41,6 +41,7 @@ impl CreateFlags {
         &'a self,
         root: &'a Path,
         rootless: bool,
+        driver: crate::cgroups::Driver,
         id: &'a str,
         bundle: &'a Path,
     ) -> CreateOptions<'a> {
@@ -55,11 +56,15 @@ impl CreateFlags {
             preserve_fds: self.preserve_fds + super::listen_fds(),
             no_new_keyring: self.no_new_keyring,
             console_fd: None,
+            cgroup_driver: driver,
         }
     }
 }
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
-    container::create(a.flags.options(&g.root, g.rootless(), &a.id, &a.bundle))?;
+    container::create(
+        a.flags
+            .options(&g.root, g.rootless(), g.cgroup_driver(), &a.id, &a.bundle),
+    )?;
     Ok(0)
 }

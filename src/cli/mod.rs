@@ -48,13 +48,15 @@ pub struct GlobalArgs {
     /// Print debug messages.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Use systemd to manage cgroups (not supported yet: rejected).
+    /// Let systemd manage new containers' cgroups: each container is a
+    /// transient scope, linux.cgroupsPath is "slice:prefix:name".
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// Rootless mode: auto, true or false.
     #[arg(long, default_value = "auto", value_parser = ["auto", "true", "false"])]
     pub rootless: String,
-    /// Accepted for compatibility with runc's callers; rt uses cgroupfs.
+    /// Accepted for compatibility with runc's callers (checkpointing is
+    /// not supported).
     #[arg(long, global = true, hide = true)]
     pub criu: Option<String>,
 }
@@ -116,6 +118,16 @@ impl GlobalArgs {
         }
     }
 
+    /// The cgroup driver for new containers. Existing ones keep the one
+    /// their state records, whatever the flag says (as runc does).
+    pub fn cgroup_driver(&self) -> crate::cgroups::Driver {
+        if self.systemd_cgroup {
+            crate::cgroups::Driver::Systemd
+        } else {
+            crate::cgroups::Driver::Cgroupfs
+        }
+    }
+
     /// `--rootless true`, or `auto` for a caller that is not root.
     pub fn rootless(&self) -> bool {
         match self.rootless.as_str() {
@@ -170,11 +182,6 @@ pub fn parse() -> Cli {
 
 pub fn dispatch(cli: Cli) -> Result<u8> {
     let g = &cli.global;
-    if g.systemd_cgroup {
-        return Err(crate::Error::Usage(
-            "--systemd-cgroup is not supported yet; use the cgroupfs driver".into(),
-        ));
-    }
     match cli.command {
         Command::Create(a) => create::run(g, a),
         Command::Start(a) => start::run(g, a),

@@ -73,7 +73,8 @@ fn run_bundle(g: &GlobalArgs, a: &Args, id: &str, bundle: &Path, transient: bool
     };
     let created = container::create(CreateOptions {
         console_fd: console,
-        ..a.flags.options(&g.root, g.rootless(), id, bundle)
+        ..a.flags
+            .options(&g.root, g.rootless(), g.cgroup_driver(), id, bundle)
     })?;
     let pid = created.state.pid;
     let mut c = Container {

@@ -39,6 +39,8 @@ pub struct CreateOptions<'a> {
     pub no_new_keyring: bool,
     /// rt keeps the other end of the console itself (foreground `run`).
     pub console_fd: Option<OwnedFd>,
+    /// Who manages the container's cgroup (`--systemd-cgroup`).
+    pub cgroup_driver: cgroups::Driver,
 }
 
 /// A created container, still locked by this process.
@@ -127,8 +129,12 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         .into());
     }
     let linux = spec.linux().as_ref();
-    let cg_path =
-        cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), opts.id)?;
+    let placement = cgroups::Placement::new(
+        opts.cgroup_driver,
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        opts.id,
+        opts.rootless,
+    )?;
 
     let mut guard = Guard {
         dir: Some(StateDir::create(opts.root, opts.id)?),
@@ -154,7 +160,8 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         pid_start_time: 0,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
-        cgroup_path: Some(cg_path.clone()),
+        cgroup_path: Some(placement.path.clone()),
+        systemd_unit: placement.unit.clone(),
         annotations: spec
             .annotations()
             .clone()
@@ -189,11 +196,12 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     let res = linux
         .and_then(|l| l.resources().as_ref())
         .unwrap_or(&default_resources);
-    let cg = cgroups::manager(Some(&cg_path), opts.id)?;
+    let cg = placement.manager();
     if opts.rootless {
         guard.cgroup = rootless_cgroup(cg, res)?;
         if guard.cgroup.is_none() {
             state.cgroup_path = None;
+            state.systemd_unit = None;
             save(&guard, &state)?;
         }
     } else {
@@ -310,6 +318,9 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         fs::write(format!("/proc/{pid}/oom_score_adj"), adj.to_string())
             .map_err(|e| Error::Failed(format!("set oom_score_adj {adj}: {e}")))?;
     }
+    if let Some(c) = guard.cgroup.as_ref() {
+        c.adopt(Pid::from_raw(pid))?;
+    }
     ours.send(&Msg::Go)?;
     if let Some(c) = guard.cgroup.as_ref() {
         if cgroup_fd.is_none() {
@@ -322,8 +333,16 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     phases.mark("id maps and cgroup placement");
 
     loop {
-        match ours.recv()? {
-            Some(Msg::Hooks) => {
+        let (msg, fd) = match ours.recv_with_fd()? {
+            Some(m) => m,
+            None => {
+                return Err(
+                    process::Error::Child("container process exited during setup".into()).into(),
+                )
+            }
+        };
+        match msg {
+            Msg::Hooks => {
                 // "created", as crun passes (runc passes "creating"): these
                 // hooks run after lifecycle step 2, the environment exists
                 // and the container process is alive, blocked before the
@@ -335,16 +354,17 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
                 crate::testpoint::reached("runtime hooks run");
                 ours.send(&Msg::Continue(json))?;
             }
-            Some(Msg::Ready) => break,
-            Some(Msg::Error(e)) => return Err(process::Error::Child(e).into()),
-            Some(other) => {
-                return Err(process::Error::Protocol(format!("unexpected {other:?}")).into())
+            Msg::Ready => {
+                // A notifying seccomp filter: its listener goes to the agent.
+                if let (Some(listener), Some(s)) = (fd, linux.and_then(|l| l.seccomp().as_ref())) {
+                    let json = oci_state(&state, Status::Creating);
+                    crate::security::seccomp::notify::send(s, &listener, pid, json)
+                        .map_err(process::Error::from)?;
+                }
+                break;
             }
-            None => {
-                return Err(
-                    process::Error::Child("container process exited during setup".into()).into(),
-                )
-            }
+            Msg::Error(e) => return Err(process::Error::Child(e).into()),
+            other => return Err(process::Error::Protocol(format!("unexpected {other:?}")).into()),
         }
     }
 

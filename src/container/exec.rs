@@ -164,12 +164,20 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
     // In a paused container (--ignore-paused) the process is frozen until
     // `resume`, which needs the lock.
     c.dir.unlock();
-    match ours.recv() {
-        Ok(Some(Msg::Ready)) => {}
-        Ok(Some(Msg::Error(e))) => return Err(fail(process::Error::Child(e).into())),
+    match ours.recv_with_fd() {
+        Ok(Some((Msg::Ready, listener))) => {
+            // A notifying seccomp filter: its listener goes to the agent.
+            let s = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+            if let (Some(listener), Some(s)) = (listener, s) {
+                let json = super::oci_state(&c.state, Status::Running);
+                crate::security::seccomp::notify::send(s, &listener, pid, json)
+                    .map_err(|e| fail(process::Error::from(e).into()))?;
+            }
+        }
+        Ok(Some((Msg::Error(e), _))) => return Err(fail(process::Error::Child(e).into())),
         Ok(other) => {
             return Err(fail(
-                process::Error::Protocol(format!("unexpected {other:?}")).into(),
+                process::Error::Protocol(format!("unexpected {:?}", other.map(|o| o.0))).into(),
             ))
         }
         Err(e) => return Err(fail(e.into())),

@@ -79,7 +79,11 @@ impl Container {
 
     pub fn cgroup_opt(&self) -> crate::Result<Option<Box<dyn cgroups::Manager>>> {
         match &self.state.cgroup_path {
-            Some(p) => Ok(Some(cgroups::manager(Some(p), &self.state.id)?)),
+            Some(p) => Ok(Some(cgroups::existing(
+                p,
+                self.state.systemd_unit.as_ref(),
+                &self.state.id,
+            )?)),
             None => Ok(None),
         }
     }

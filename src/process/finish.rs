@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::ffi::CString;
-use std::os::fd::RawFd;
+use std::os::fd::{OwnedFd, RawFd};
 
 use oci_spec::runtime::{Process, Spec};
 
@@ -17,6 +17,8 @@ pub struct Program {
     argv: Vec<CString>,
     envp: Vec<CString>,
     stub: Option<RawFd>,
+    /// A notifying seccomp filter's listener, for rt to hand to the agent.
+    pub listener: Option<OwnedFd>,
 }
 
 pub fn prepare(
@@ -29,7 +31,7 @@ pub fn prepare(
     let argv = exec::argv(process)?;
     let envp = exec::envp(process)?;
     limits::apply(spec, process)?;
-    security::confine(process, seccomp, || user::switch(process))?;
+    security::confine(process, || user::switch(process))?;
     // A uid change makes the kernel reset dumpability to fs.suid_dumpable,
     // which a host may have set to 1: we are still rt until execve.
     super::init::set_dumpable(false)?;
@@ -41,11 +43,15 @@ pub fn prepare(
         context: "mark descriptors close-on-exec".into(),
         source: e,
     })?;
+    // Last: after this only what security::lock names runs under the
+    // container's seccomp filter (then the fifo, hooks and the exec).
+    let listener = security::lock(process, seccomp)?;
     Ok(Program {
         path,
         argv,
         envp,
         stub,
+        listener,
     })
 }
 

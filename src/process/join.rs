@@ -13,7 +13,7 @@
 //! cgroup as the source of CLONE_INTO_CGROUP.
 
 use std::convert::Infallible;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
@@ -96,7 +96,7 @@ fn run(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
     if process.terminal() == Some(true) {
         console::attach(cfg.console_socket, process, false)?;
     }
-    let program = finish::prepare(
+    let mut program = finish::prepare(
         cfg.spec,
         process,
         cfg.seccomp,
@@ -104,6 +104,10 @@ fn run(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
         cfg.exec_stub,
     )?;
     super::init::set_pdeathsig(0)?;
-    chan.send(&Msg::Ready)?;
+    // A notifying filter's listener rides along; the container must not
+    // keep it (it could answer its own notifications).
+    let listener = program.listener.take();
+    chan.send_with_fd(&Msg::Ready, listener.as_ref().map(|f| f.as_raw_fd()))?;
+    drop(listener);
     program.exec(process)
 }

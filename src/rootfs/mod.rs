@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
+pub mod attr;
 mod bind;
 mod cgroupfs;
 mod copyup;
 mod devices;
+pub mod idmap;
 mod mounts;
 pub mod options;
 mod paths;

@@ -1,6 +1,7 @@
 //! What the container's process is allowed to do: capabilities,
-//! no_new_privs and seccomp. (LSM labels are rejected by spec validation
-//! until they are implemented.)
+//! no_new_privs and seccomp, and keeping the host's rt binary out of its
+//! reach (exe). (LSM labels are rejected by spec validation until they are
+//! implemented.)
 
 mod capabilities;
 pub mod exe;
@@ -24,30 +25,51 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that takes rights away, in the one order that works: a
-/// seccomp filter without no_new_privs needs CAP_SYS_ADMIN, so it goes in
-/// before the capabilities are cut; with no_new_privs it goes in last, so
-/// it need not allow the setup syscalls. `switch_user` runs between the
-/// bounding set and the other capability sets.
+/// Everything that takes rights away, but for the filter: the bounding
+/// set is cut while we are still root (it needs CAP_SETPCAP), then the
+/// uid switch (which keeps the permitted set, PR_SET_KEEPCAPS). With
+/// no_new_privs the final capability sets go in now; without it the
+/// filter needs CAP_SYS_ADMIN to load, so they wait for `lock`.
 pub fn confine<E: From<Error>>(
     process: &oci_spec::runtime::Process,
-    filter: Option<&seccomp::Filter>,
     switch_user: impl FnOnce() -> std::result::Result<(), E>,
 ) -> std::result::Result<(), E> {
-    let nnp = process.no_new_privileges() == Some(true);
-    if let (Some(f), false) = (filter, nnp) {
-        f.load()?;
-    }
     drop_bounding(process.capabilities().as_ref())?;
     switch_user()?;
-    apply_capabilities(process.capabilities().as_ref())?;
-    if nnp {
-        set_no_new_privs()?;
-        if let Some(f) = filter {
-            f.load()?;
-        }
+    if process.no_new_privileges() == Some(true) {
+        apply_capabilities(process.capabilities().as_ref())?;
     }
     Ok(())
+}
+
+/// The very last step before execve: the seccomp filter, and what must
+/// follow it. With no_new_privs only the filter goes in, so nothing of
+/// rt's runs under it but the exec. Without, the filter is loaded while
+/// CAP_SYS_ADMIN is still effective, and then only capset and the ambient
+/// prctls run under it (every profile that lets a container start allows
+/// them). Returns the listener descriptor of a notifying filter.
+pub fn lock(
+    process: &oci_spec::runtime::Process,
+    filter: Option<&seccomp::Filter>,
+) -> Result<Option<std::os::fd::OwnedFd>> {
+    if process.no_new_privileges() == Some(true) {
+        set_no_new_privs()?;
+        return filter.map(|f| f.load()).transpose().map(Option::flatten);
+    }
+    let listener = match filter {
+        Some(f) => {
+            // The uid switch emptied the effective set; permitted was kept.
+            let _ = caps::raise(
+                None,
+                caps::CapSet::Effective,
+                caps::Capability::CAP_SYS_ADMIN,
+            );
+            f.load()?
+        }
+        None => None,
+    };
+    apply_capabilities(process.capabilities().as_ref())?;
+    Ok(listener)
 }
 
 pub fn set_no_new_privs() -> Result<()> {

@@ -65,6 +65,10 @@ pub struct State {
     /// lives in the caller's cgroup, which rt must never kill or remove.
     #[serde(default)]
     pub cgroup_path: Option<PathBuf>,
+    /// The systemd scope holding the container (`--systemd-cgroup`); None
+    /// on the cgroupfs driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<crate::cgroups::systemd::Unit>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
     pub created: String,
@@ -281,6 +285,7 @@ mod tests {
             bundle: "/b".into(),
             rootfs: "/b/rootfs".into(),
             cgroup_path: None,
+            systemd_unit: None,
             annotations: BTreeMap::new(),
             created: String::new(),
             hooks: None,

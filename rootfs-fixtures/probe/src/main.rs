@@ -12,13 +12,14 @@ mod fsops;
 mod json;
 mod procinfo;
 mod sched;
+mod undo;
 
 use json::J;
 
 const USAGE: &str = "usage: probe all|ids|caps|rlimits|mounts|hostname|env|cwd|fds|ns|status [FIELD..]|\
 sysctl NAME..|stat PATH..|read PATH|write PATH DATA|create PATH|mkdir PATH|ls DIR|cgroup|umask|\
 oom_score_adj|personality|sched|ioprio|tty|pid|exit N|sleep SECS|spin SECS|alloc MIB|fork N|signal-wait|\
-exe-hunt STOPFILE MATCH[,MATCH..] [POKE..]";
+exe-hunt STOPFILE MATCH[,MATCH..] [POKE..]|undo WHAT ARGS..";
 
 fn all() -> J {
     J::obj()
@@ -96,6 +97,7 @@ fn main() {
         "fork" => actions::fork(num(rest, 0)),
         "signal-wait" => actions::signal_wait(),
         "exe-hunt" => attack::exe_hunt(rest),
+        "undo" => undo::undo(rest),
         other => usage(&format!("unknown command {other}")),
     };
     println!("{}", out.render());

@@ -1,16 +1,25 @@
-//! linux.seccomp compiled with libseccomp. The filter is built in rt before
-//! cloning, so a bad profile fails `create` before anything exists, and the
-//! child (which gets a copy of the compiled context) only loads it.
+//! linux.seccomp. rt compiles the profile with libseccomp before cloning
+//! (so a bad profile fails `create` before anything exists) and exports
+//! the BPF program; the container process loads that program with one
+//! seccomp(2) call as its very last step before execve (load.rs), with
+//! the flags the profile asks for. With SCMP_ACT_NOTIFY the kernel hands
+//! back a listener descriptor, which rt passes to the agent at
+//! listenerPath (notify.rs).
 
+use std::io::{Read, Seek};
 use std::str::FromStr;
 
 use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterAttr, ScmpFilterContext,
-    ScmpSyscall,
+    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
 
 use super::{Error, Result};
+
+mod load;
+pub mod notify;
+
+pub use load::{kernel_flags, Filter};
 
 /// The spec's names for things, as they appear in config.json.
 fn spec_name<T: serde::Serialize>(v: &T) -> String {
@@ -34,11 +43,15 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
         "SCMP_ACT_TRACE" => ScmpAction::Trace(errno as u16),
         "SCMP_ACT_LOG" => ScmpAction::Log,
         "SCMP_ACT_ALLOW" => ScmpAction::Allow,
+        "SCMP_ACT_NOTIFY" => ScmpAction::Notify,
         other => return Err(bad(format!("action {other} is not supported"))),
     })
 }
 
 fn compare(arg: &oci_spec::runtime::LinuxSeccompArg) -> Result<ScmpArgCompare> {
+    if arg.index() > 5 {
+        return Err(bad(format!("argument index {} is past 5", arg.index())));
+    }
     let op = match spec_name(&arg.op()).as_str() {
         "SCMP_CMP_NE" => ScmpCompareOp::NotEqual,
         "SCMP_CMP_LT" => ScmpCompareOp::Less,
@@ -56,24 +69,14 @@ fn compare(arg: &oci_spec::runtime::LinuxSeccompArg) -> Result<ScmpArgCompare> {
         }
         other => return Err(bad(format!("operator {other} is not supported"))),
     };
-    if arg.index() > 5 {
-        return Err(bad(format!("argument index {} is past 5", arg.index())));
-    }
     Ok(ScmpArgCompare::new(arg.index() as u32, op, arg.value()))
 }
 
-/// A compiled filter, ready to load.
-pub struct Filter(ScmpFilterContext);
-
+/// Compile a profile into a loadable filter.
 pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
-    if s.listener_path().is_some() {
-        return Err(bad(
-            "listenerPath (seccomp user notification) is not supported",
-        ));
-    }
     let default = action(s.default_action(), s.default_errno_ret())?;
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| bad(e.to_string()))?;
-    // libseccomp would set no_new_privs on load; that is the config's call.
+    // no_new_privs is the config's call, and rt loads the program itself.
     ctx.set_ctl_nnp(false).map_err(|e| bad(e.to_string()))?;
     for arch in s.architectures().iter().flatten() {
         let name = spec_name(arch);
@@ -82,27 +85,53 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
         // The native architecture is in every filter already.
         let _ = ctx.add_arch(a);
     }
-    for flag in s.flags().iter().flatten() {
-        let attr = match spec_name(flag).as_str() {
-            "SECCOMP_FILTER_FLAG_LOG" => ScmpFilterAttr::CtlLog,
-            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => ScmpFilterAttr::CtlSsb,
-            "SECCOMP_FILTER_FLAG_TSYNC" => ScmpFilterAttr::CtlTsync,
-            other => return Err(bad(format!("flag {other} is not supported"))),
-        };
-        ctx.set_filter_attr(attr, 1)
-            .map_err(|e| bad(e.to_string()))?;
-    }
+    let mut notify = default == ScmpAction::Notify;
     for rule in s.syscalls().iter().flatten() {
-        add_rule(&mut ctx, rule, default)?;
+        notify |= add_rule(&mut ctx, rule, default)?;
     }
-    Ok(Filter(ctx))
+    let flags = load::flags(s, notify)?;
+    if notify && s.listener_path().is_none() {
+        return Err(bad("SCMP_ACT_NOTIFY needs listenerPath"));
+    }
+    Ok(Filter::new(export(&ctx)?, flags, notify))
 }
 
-fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpAction) -> Result<()> {
+/// libseccomp 2.5 exports only to a descriptor: a memfd, read back.
+fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
+    // SAFETY: memfd_create with a valid name; the descriptor is owned below.
+    let fd = unsafe { libc::memfd_create(c"rt-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(bad(format!("memfd: {}", std::io::Error::last_os_error())));
+    }
+    // SAFETY: a new descriptor nobody else owns.
+    let mut f = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    ctx.export_bpf(&f)
+        .map_err(|e| bad(format!("export the filter: {e}")))?;
+    let mut bytes = Vec::new();
+    f.rewind()
+        .and_then(|()| f.read_to_end(&mut bytes))
+        .map_err(|e| bad(format!("read the filter back: {e}")))?;
+    const INSN: usize = std::mem::size_of::<libc::sock_filter>();
+    if bytes.is_empty() || bytes.len() % INSN != 0 {
+        return Err(bad(format!("exported filter has {} bytes", bytes.len())));
+    }
+    Ok(bytes
+        .chunks_exact(INSN)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect())
+}
+
+/// Returns whether the rule notifies.
+fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpAction) -> Result<bool> {
     let act = action(rule.action(), rule.errno_ret())?;
     if act == default {
         // libseccomp refuses rules that repeat the default; they change nothing.
-        return Ok(());
+        return Ok(false);
     }
     let cmps = rule
         .args()
@@ -141,7 +170,7 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpActio
         };
         res.map_err(|e| bad(format!("rule for {name}: {e}")))?;
     }
-    Ok(())
+    Ok(act == ScmpAction::Notify)
 }
 
 /// Would a filter compiled from `s` let syscall `name` through whatever
@@ -166,58 +195,5 @@ pub fn allows(s: &LinuxSeccomp, name: &str) -> bool {
             .any(|r| r.args().as_ref().is_none_or(|a| a.is_empty()))
 }
 
-impl Filter {
-    pub fn load(&self) -> Result<()> {
-        self.0.load().map_err(|e| bad(format!("load filter: {e}")))
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn profile(json: &str) -> LinuxSeccomp {
-        serde_json::from_str(json).expect("profile parses")
-    }
-
-    #[test]
-    fn compiles_a_typical_profile() {
-        let p = profile(
-            r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],
-                "syscalls":[{"names":["read","write","no_such_syscall_anywhere"],"action":"SCMP_ACT_ALLOW"},
-                            {"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":0,"op":"SCMP_CMP_EQ"},{"index":0,"value":8,"op":"SCMP_CMP_EQ"}]},
-                            {"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"valueTwo":0,"op":"SCMP_CMP_MASKED_EQ"}]}]}"#,
-        );
-        assert!(compile(&p).is_ok());
-    }
-
-    #[test]
-    fn knows_what_it_lets_through() {
-        let p = profile(
-            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[
-                {"names":["read","execveat"],"action":"SCMP_ACT_ALLOW"},
-                {"names":["write"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]},
-                {"names":["openat"],"action":"SCMP_ACT_ALLOW"},
-                {"names":["openat"],"action":"SCMP_ACT_ERRNO","args":[{"index":2,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
-        );
-        assert!(allows(&p, "execveat"));
-        assert!(!allows(&p, "write"), "only with some arguments");
-        assert!(!allows(&p, "openat"), "refused with some arguments");
-        assert!(!allows(&p, "close"), "the default refuses");
-        let open = profile(
-            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["execveat"],"action":"SCMP_ACT_ERRNO"}]}"#,
-        );
-        assert!(!allows(&open, "execveat"));
-        assert!(allows(&open, "read"));
-    }
-
-    #[test]
-    fn refuses_notify_listener_and_bad_index() {
-        let p = profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/agent.sock"}"#);
-        assert!(compile(&p).is_err());
-        let p = profile(
-            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":9,"value":0,"op":"SCMP_CMP_EQ"}]}]}"#,
-        );
-        assert!(compile(&p).is_err());
-    }
-}
+mod tests;
