@@ -15,5 +15,6 @@ pub mod security;
 pub mod spec;
 pub mod state;
 pub mod syscall;
+pub mod testpoint;
 
 pub use error::{Error, Result};

@@ -10,7 +10,17 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::cli::GlobalArgs;
+/// Where and how to log, as the command line asked (`cli` builds it, so
+/// this module knows nothing of the command line).
+#[derive(Clone, Debug, Default)]
+pub struct LogConfig {
+    /// Also append every message to this file.
+    pub file: Option<PathBuf>,
+    /// runc's JSON lines instead of text in `file`.
+    pub json: bool,
+    /// Print debug messages.
+    pub debug: bool,
+}
 
 #[derive(Clone)]
 pub struct Logger {
@@ -20,11 +30,11 @@ pub struct Logger {
 }
 
 impl Logger {
-    pub fn from_cli(global: &GlobalArgs) -> Self {
+    pub fn new(cfg: LogConfig) -> Self {
         Logger {
-            file: global.log.clone(),
-            json: global.log_format == "json",
-            debug: global.debug,
+            file: cfg.file,
+            json: cfg.json,
+            debug: cfg.debug,
         }
     }
 
@@ -68,6 +78,14 @@ pub fn install(logger: &Logger) {
 
 fn debugging() -> Option<&'static Logger> {
     GLOBAL.get().filter(|l| l.debug)
+}
+
+/// A warning from code far from the command line (the create guard).
+pub fn warn_message(msg: &str) {
+    match GLOBAL.get() {
+        Some(log) => log.warn(msg),
+        None => eprintln!("rt: warning: {msg}"),
+    }
 }
 
 /// A debug message from code that has no logger at hand.

@@ -208,6 +208,43 @@ fn invalid_configs() {
     }
 }
 
+/// Process labels of a security module the host does not run cannot
+/// confine anything: refused, naming the field and why (runc refuses too).
+#[test]
+fn lsm_process_labels_without_the_module() {
+    for (name, field, value, module) in [
+        (
+            "selinux-label",
+            "selinuxLabel",
+            "system_u:system_r:container_t:s0",
+            "/sys/fs/selinux/enforce",
+        ),
+        (
+            "apparmor-profile",
+            "apparmorProfile",
+            "rt-test",
+            "/sys/kernel/security/apparmor",
+        ),
+    ] {
+        if std::path::Path::new(module).exists() {
+            eprintln!("note: {module} exists: {field} not checked");
+            continue;
+        }
+        let mut c = Case::new(name);
+        c.bundle.set(&format!("/process/{field}"), json!(value));
+        c.bundle.probe(&["exit", "0"]);
+        let out = c.run();
+        assert_failed_cleanly(&c, &out, &c.id);
+        if c.is_rt() {
+            assert!(
+                out.last_err_line().contains(field)
+                    && out.last_err_line().contains("not enabled on this host"),
+                "{out:#?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn rootless_mode_needs_a_user_namespace() {
     // The default config has none; rootless mode cannot run it.

@@ -1,6 +1,7 @@
 //! Command-line behaviour callers depend on: the --log file and its JSON
-//! format, `rt run DIR` for people, `list` next to a corrupt entry, and
-//! descriptors passed with --preserve-fds.
+//! format, `rt run DIR` (and `rt run .`) for people, `list` next to a
+//! corrupt entry, a --pid-file that cannot be written, and descriptors
+//! passed with --preserve-fds.
 
 mod common;
 
@@ -73,6 +74,48 @@ fn run_a_bundle_directory_directly() {
     // The transient container is gone afterwards.
     let list = c.rt.cmd(&["list", "-q"]);
     assert_eq!(list.stdout.trim(), "", "{list:#?}");
+}
+
+/// `rt run .` (and `./`) inside the bundle directory: "." can be no
+/// container's id, so it names the bundle, as `rt run DIR` does.
+#[test]
+fn run_dot_inside_the_bundle_directory() {
+    let mut c = Case::new("cli-rundot");
+    if !c.is_rt() {
+        return;
+    }
+    c.bundle.probe(&["exit", "4"]);
+    c.bundle.save();
+    for dot in [".", "./"] {
+        let out = Command::new(rt())
+            .args(["--root", c.rt.root.to_str().unwrap(), "run", dot])
+            .current_dir(&c.bundle.dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(4), "rt run {dot}: {out:?}");
+        let list = c.rt.cmd(&["list", "-q"]);
+        assert_eq!(list.stdout.trim(), "", "{list:#?}");
+    }
+    c.assert_nothing_left();
+}
+
+/// A pid file that cannot be written fails `create` after the state was
+/// saved: the state, cgroup and process must go too (runc leaves nothing).
+#[test]
+fn unwritable_pid_file_leaves_nothing() {
+    let mut c = Case::new("cli-pidfile");
+    c.bundle.probe(&["sleep", "30"]);
+    let pid_file = c.dir.join("no-such-dir/pid");
+    let out = c.rt.create_with(
+        &c.bundle,
+        &c.id,
+        &["--pid-file", pid_file.to_str().unwrap()],
+    );
+    c.assert_failed_cleanly(&out);
+    let list = c.rt.cmd(&["list", "-q"]);
+    assert_eq!(list.stdout.trim(), "", "{list:#?}");
+    assert!(!pid_file.exists());
 }
 
 #[test]

@@ -213,6 +213,37 @@ fn podman_terminal_through_conmon() {
     }
 }
 
+/// podman's tmpfs mounts come with tmpcopyup: --tmpfs adds it to each
+/// one, and --read-only puts such tmpfs on /run, /tmp and /var/tmp. Each
+/// starts with what the image held there, keeping owners, modes and
+/// symlinks, and takes writes the read-only root refuses (rt refused
+/// tmpcopyup before: `mount option "tmpcopyup" is not supported`).
+#[test]
+fn podman_read_only_with_tmpfs_copy_up() {
+    let c = Case::new("podman-copyup");
+    let Some(p) = Podman::new(&c) else { return };
+    // /bin on a tmpfs too: the shell runs only if busybox and its applet
+    // symlinks were copied whole.
+    let script = "readlink /bin/sh; stat -c '%a %u %g' /etc/passwd; \
+                  grep -q tester: /etc/passwd && touch /etc/new /tmp/new /run/new /var/tmp/new \
+                  && echo written; touch /new 2>/dev/null && echo root-writable; true";
+    let o = p.run(
+        &[
+            "--rm",
+            "--read-only",
+            "--tmpfs",
+            "/etc",
+            "--tmpfs",
+            "/bin:exec",
+        ],
+        &["/bin/sh", "-c", script],
+    );
+    assert!(o.status.success(), "{o:?}\n{}", p.diagnose());
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["busybox", "644 0 0", "written"], "{o:?}");
+}
+
 /// A private containerd daemon (its own root, state and socket under the
 /// test directory), stopped with everything it started when dropped.
 struct Containerd {

@@ -238,3 +238,51 @@ fn readonly_paths() {
     );
     assert_eq!(c.probe(&["create", "/elsewhere"])["ok"], true);
 }
+
+/// linux.mountLabel on a host without SELinux names a context that does
+/// not exist here: accepted and ignored (with a debug message), as crun and
+/// runc do. podman and CRI-O built with SELinux support always send one.
+#[test]
+fn mount_label_without_selinux_is_ignored() {
+    let mut c = Case::new("mount-label");
+    if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
+        eprintln!("note: SELinux is enabled here: not checked");
+        return;
+    }
+    c.bundle.set(
+        "/linux/mountLabel",
+        json!("system_u:object_r:container_file_t:s0:c1,c2"),
+    );
+    c.bundle.probe(&["exit", "0"]);
+    c.bundle.save();
+    // runc 1.1 adds context="..." to every mount's data even without
+    // SELinux, and the kernel refuses the tmpfs on /dev with EINVAL.
+    if common::runc_is_wrong(&c, "mountLabel becomes context= without SELinux") {
+        return;
+    }
+    let dir = c.bundle.dir.to_string_lossy().into_owned();
+    let out = c.rt.cmd(&["--debug", "run", "--bundle", &dir, &c.id]);
+    out.expect_ok("run with a mountLabel");
+    if c.is_rt() {
+        assert!(
+            out.stderr.contains("mountLabel ignored"),
+            "a debug message says so: {out:#?}"
+        );
+    }
+    c.assert_nothing_left();
+}
+
+/// Directories rt creates for mount points are 0755, as runc makes them,
+/// not world-writable: the init's umask is 0.
+#[test]
+fn created_mount_point_parents_are_not_world_writable() {
+    let mut c = Case::new("mountpoint-mode");
+    let src = c.dir.join("src");
+    fs::create_dir_all(&src).unwrap();
+    c.bundle
+        .add_mount(json!({"destination": "/opt/rt-new/data", "type": "bind",
+        "source": src, "options": ["rbind"]}));
+    let v = c.probe(&["stat", "/opt", "/opt/rt-new"]);
+    assert_eq!(v["/opt"]["octal"], "0755", "{v}");
+    assert_eq!(v["/opt/rt-new"]["octal"], "0755", "{v}");
+}

@@ -54,10 +54,34 @@ pub enum Home<'a> {
     Absent,
 }
 
+/// Cgroup mounts mountinfo lists, before checking what is really there.
+#[derive(Default)]
+struct Candidates {
+    v1: Vec<V1Mount>,
+    unified: Vec<PathBuf>,
+}
+
+/// statfs f_type of cgroup v1 and cgroup2 file systems (linux/magic.h).
+const CGROUP_MAGIC: i64 = 0x0027_e0eb;
+const CGROUP2_MAGIC: i64 = 0x6367_7270;
+
+fn fs_magic(path: &Path) -> Option<i64> {
+    nix::sys::statfs::statfs(path)
+        .ok()
+        .map(|s| s.filesystem_type().0)
+}
+
 impl Layout {
+    /// The hierarchies of this host: mountinfo names the candidates, and
+    /// each is kept only if the file system now at its mount point really is
+    /// a cgroup one (statfs magic). A mount point can be covered by another
+    /// mount (a tmpfs over /sys/fs/cgroup/unified) or be a leftover empty
+    /// directory; treating it as a hierarchy would fail every container.
     pub fn detect() -> Layout {
         let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut l = Layout::parse(&info);
+        let mut l = Layout::from_candidates(Layout::candidates(&info), |p, magic| {
+            fs_magic(p) == Some(magic)
+        });
         if let Some(u) = &l.unified {
             l.v2_controllers = fs::read_to_string(u.join("cgroup.controllers"))
                 .unwrap_or_default()
@@ -68,10 +92,33 @@ impl Layout {
         l
     }
 
-    /// The hierarchies in a mountinfo text. Only mounts of a hierarchy's
-    /// root are used: a bind mount of a sub-cgroup would shift every path.
+    /// The layout from mountinfo candidates, keeping those `is_fs` confirms:
+    /// the first confirmed cgroup2 mount, and each v1 hierarchy once.
+    fn from_candidates(c: Candidates, is_fs: impl Fn(&Path, i64) -> bool) -> Layout {
+        let mut l = Layout {
+            unified: c.unified.into_iter().find(|u| is_fs(u, CGROUP2_MAGIC)),
+            ..Layout::default()
+        };
+        for m in c.v1 {
+            if l.v1.iter().all(|x| x.controllers != m.controllers) && is_fs(&m.mount, CGROUP_MAGIC)
+            {
+                l.v1.push(m);
+            }
+        }
+        l
+    }
+
+    /// The hierarchies in a mountinfo text, without looking at the file
+    /// systems (for tests): the first cgroup2 mount, each v1 hierarchy once.
     pub fn parse(mountinfo: &str) -> Layout {
-        let mut l = Layout::default();
+        Layout::from_candidates(Layout::candidates(mountinfo), |_, _| true)
+    }
+
+    /// Every cgroup mount in a mountinfo text, in order. Only mounts of a
+    /// hierarchy's root are used: a bind mount of a sub-cgroup would shift
+    /// every path.
+    fn candidates(mountinfo: &str) -> Candidates {
+        let mut l = Candidates::default();
         for line in mountinfo.lines() {
             let Some((pre, post)) = line.split_once(" - ") else {
                 continue;
@@ -87,7 +134,7 @@ impl Layout {
             }
             let mnt = PathBuf::from(unescape(mnt));
             match *fstype {
-                "cgroup2" if l.unified.is_none() => l.unified = Some(mnt),
+                "cgroup2" => l.unified.push(mnt),
                 "cgroup" => {
                     let opts = post.get(2).copied().unwrap_or("");
                     let controllers: Vec<String> = opts
@@ -95,7 +142,7 @@ impl Layout {
                         .filter(|o| V1_CONTROLLERS.contains(o) || o.starts_with("name="))
                         .map(str::to_string)
                         .collect();
-                    if controllers.is_empty() || l.v1.iter().any(|m| m.controllers == controllers) {
+                    if controllers.is_empty() {
                         continue;
                     }
                     l.v1.push(V1Mount {
@@ -214,6 +261,24 @@ mod tests {
         let u = l.unified_only();
         assert!(u.is_pure_v2());
         assert_eq!(u.mode(), "v2");
+    }
+
+    #[test]
+    fn only_mounts_that_are_cgroup_file_systems_count() {
+        // /sys/fs/cgroup/unified covered by a tmpfs, or an empty directory:
+        // mountinfo still lists it, statfs says it is not cgroup2.
+        let covered = |p: &Path, _| p != Path::new("/sys/fs/cgroup/unified");
+        let l = Layout::from_candidates(Layout::candidates(HYBRID), covered);
+        assert_eq!(l.unified, None);
+        assert_eq!(l.mode(), "v1");
+        assert_eq!(l.v1.len(), 3);
+        let no_memory = |p: &Path, _| p != Path::new("/sys/fs/cgroup/memory");
+        let l = Layout::from_candidates(Layout::candidates(HYBRID), no_memory);
+        assert_eq!(l.v1_mount("memory"), None);
+        // A second cgroup2 mount elsewhere is used when the first is covered.
+        let two = format!("{HYBRID}60 31 0:38 / /run/cg2 rw - cgroup2 cgroup2 rw\n");
+        let l = Layout::from_candidates(Layout::candidates(&two), covered);
+        assert_eq!(l.unified.as_deref(), Some(Path::new("/run/cg2")));
     }
 
     #[test]

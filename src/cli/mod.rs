@@ -109,6 +109,15 @@ fn default_root() -> PathBuf {
 }
 
 impl GlobalArgs {
+    /// The logger's settings from --log, --log-format and --debug.
+    pub fn log_config(&self) -> crate::log::LogConfig {
+        crate::log::LogConfig {
+            file: self.log.clone(),
+            json: self.log_format == "json",
+            debug: self.debug,
+        }
+    }
+
     /// The cgroup driver for new containers. Existing ones keep the one
     /// their state records, whatever the flag says (as runc does).
     pub fn cgroup_driver(&self) -> crate::cgroups::Driver {
@@ -126,6 +135,15 @@ impl GlobalArgs {
             "false" => false,
             _ => !nix::unistd::geteuid().is_root(),
         }
+    }
+}
+
+// The logger is built here rather than in log.rs, so that the log module
+// does not depend on the command line (cli -> container -> log -> cli was a
+// circle). `from_cli` keeps the binary's one call unchanged.
+impl crate::log::Logger {
+    pub fn from_cli(global: &GlobalArgs) -> Self {
+        crate::log::Logger::new(global.log_config())
     }
 }
 

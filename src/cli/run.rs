@@ -97,12 +97,15 @@ fn run_bundle(g: &GlobalArgs, a: &Args, id: &str, bundle: &Path, transient: bool
 }
 
 /// `rt run DIR` with DIR holding a config.json runs that bundle under a
-/// fresh id; anything else is runc's `run [--bundle B] ID`.
+/// fresh id; anything else is runc's `run [--bundle B] ID`. A name no
+/// container may have (".", "..", "dir/") is always a path; a valid id is
+/// one when the working directory is itself a bundle, as runc has it.
 fn target(a: &Args) -> Result<(String, PathBuf, bool)> {
     let id = a.id.clone().unwrap_or_default();
     let p = Path::new(&id);
+    let not_an_id = crate::state::validate_id(&id).is_err();
     if a.bundle.is_none()
-        && (id.contains('/') || !Path::new("config.json").exists())
+        && (not_an_id || !Path::new("config.json").exists())
         && p.join("config.json").is_file()
     {
         return Ok((transient_id(), p.to_path_buf(), true));

@@ -12,6 +12,16 @@ pub struct Args {
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
     let mut c = Container::load(&g.root, &a.id)?;
-    container::start(&mut c, &Logger::from_cli(g))?;
-    Ok(0)
+    let log = Logger::from_cli(g);
+    match container::start(&mut c, &log) {
+        // The lifecycle goes on with the container's destruction and the
+        // poststop hooks; the error stays the root cause.
+        Err(e @ crate::Error::Container(container::Error::StartFailed(_))) => {
+            if let Err(d) = container::delete(c, true, &log) {
+                log.warn(&format!("destroy after the failed start: {d}"));
+            }
+            Err(e)
+        }
+        other => other.map(|()| 0),
+    }
 }

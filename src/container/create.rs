@@ -54,6 +54,11 @@ struct Guard {
     dir: Option<StateDir>,
     cgroup: Option<Box<dyn Manager>>,
     pid: Option<Pid>,
+    /// The poststop hooks and the state they get, once the container's
+    /// state exists: a failed create destroys the container and goes on
+    /// to the poststop hooks, as runtime.md's lifecycle has it (a prestart
+    /// hook that set up networking gets its teardown), and as runc does.
+    poststop: Option<(Option<oci_spec::runtime::Hooks>, String)>,
 }
 
 impl Drop for Guard {
@@ -64,6 +69,11 @@ impl Drop for Guard {
         }
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.destroy();
+        }
+        if let Some((hooks, json)) = self.poststop.take() {
+            hooks::run_all(hooks.as_ref(), Kind::Poststop, &json, &|e| {
+                crate::log::warn_message(&e.to_string())
+            });
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -103,9 +113,6 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         )
         .into());
     }
-    if !plan.has_new(LinuxNamespaceType::Mount) {
-        return Err(spec::Error::Invalid("rt needs a new mount namespace".into()).into());
-    }
     if process.terminal() == Some(true)
         && opts.console_socket.is_none()
         && opts.console_fd.is_none()
@@ -133,12 +140,42 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         dir: Some(StateDir::create(opts.root, opts.id)?),
         cgroup: None,
         pid: None,
+        poststop: None,
     };
+    crate::testpoint::reached("state dir made");
     let dir_path = guard
         .dir
         .as_ref()
         .map(|d| d.path.clone())
         .unwrap_or_default();
+    // The state is on disk before anything it names exists, and is saved
+    // again as each thing appears (the cgroup path now, the pid once
+    // known): a create killed at any point leaves what `delete --force`
+    // finds and removes. A directory killed before this first save holds
+    // nothing else, and delete removes it as such.
+    let mut state = State {
+        oci_version: spec.version().clone(),
+        id: opts.id.to_string(),
+        pid: 0,
+        pid_start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        cgroup_path: Some(placement.path.clone()),
+        systemd_unit: placement.unit.clone(),
+        annotations: spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        created: rfc3339_now(),
+        hooks: spec.hooks().clone(),
+        started: false,
+        paused: false,
+        creating: true,
+    };
+    save(&guard, &state)?;
+    crate::testpoint::reached("first state saved");
     // World-writable (0622, set past the umask): the init opens it after
     // switching to the container's user. Only the owner can read, and the
     // state directory itself is private to root.
@@ -153,6 +190,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
             )
         })
         .map_err(|e| Error::Failed(format!("create exec fifo: {e}")))?;
+    crate::testpoint::reached("exec fifo made");
 
     let default_resources = oci_spec::runtime::LinuxResources::default();
     let res = linux
@@ -161,13 +199,20 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     let cg = placement.manager();
     if opts.rootless {
         guard.cgroup = rootless_cgroup(cg, res)?;
+        if guard.cgroup.is_none() {
+            state.cgroup_path = None;
+            state.systemd_unit = None;
+            save(&guard, &state)?;
+        }
     } else {
         cg.create()?;
         guard.cgroup = Some(cg);
+        crate::testpoint::reached("cgroup made");
         // Always applied: without resources the device rules still start
         // from deny-all plus the default devices, as in runc.
         guard.cgroup.as_ref().map(|c| c.apply(res)).transpose()?;
     }
+    crate::testpoint::reached("cgroup ready");
     phases.mark("config, state dir and cgroup");
     let cgroup_dirs = match &guard.cgroup {
         Some(c) => c.container_dirs(),
@@ -195,34 +240,9 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     let fifo_fd = open(&fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| Error::Failed(format!("open {}: {e}", fifo.display())))?;
 
-    let mut state = State {
-        oci_version: spec.version().clone(),
-        id: opts.id.to_string(),
-        pid: 0,
-        pid_start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        cgroup_path: guard.cgroup.as_ref().map(|_| placement.path.clone()),
-        systemd_unit: guard.cgroup.as_ref().and(placement.unit.clone()),
-        annotations: spec
-            .annotations()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        created: rfc3339_now(),
-        hooks: spec.hooks().clone(),
-        started: false,
-        paused: false,
-    };
-
-    if state.systemd_unit.is_some() {
-        // A systemd scope outlives a killed rt; with the unit on record, a
-        // later `delete` of this half-made container stops it. (cgroupfs
-        // containers skip this write: their cgroup is found by path.)
-        if let Some(d) = guard.dir.as_ref() {
-            d.save(&state)?;
-        }
+    if hooks::has(spec.hooks().as_ref(), Kind::Poststop) {
+        let json = oci_state(&state, Status::Stopped).to_string();
+        guard.poststop = Some((spec.hooks().clone(), json));
     }
 
     let cfg = InitConfig {
@@ -262,6 +282,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         crate::security::exe::set_dumpable(false);
     }
     let first = spawned?;
+    crate::testpoint::reached("cloned");
     phases.mark("clone");
     drop(theirs);
     drop(console);
@@ -282,6 +303,11 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     };
     state.pid = pid;
     state.pid_start_time = process_start_time(pid).unwrap_or(0);
+    // Until Ready the init dies with us (parent-death signal, or the end
+    // of the channel); from Ready on only this record lets delete reach it
+    // where there is no cgroup to find it by (rootless).
+    save(&guard, &state)?;
+    crate::testpoint::reached("pid saved");
     // The init moved itself into the v1 hierarchies (v1_task_files) and
     // was born in its cgroup2 directory (CLONE_INTO_CGROUP), or its
     // intermediate was; without a cgroup2 fd it is moved here, while it
@@ -303,6 +329,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     }
     // If the child failed meanwhile, its error is waiting in the channel.
     let _ = ours.send(&Msg::Placed);
+    crate::testpoint::reached("placed");
     phases.mark("id maps and cgroup placement");
 
     loop {
@@ -316,9 +343,15 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         };
         match msg {
             Msg::Hooks => {
-                let json = oci_state(&state, Status::Creating).to_string();
+                // "created", as crun passes (runc passes "creating"): these
+                // hooks run after lifecycle step 2, the environment exists
+                // and the container process is alive, blocked before the
+                // user's program, which is what runtime.md calls created.
+                // The createContainer and startContainer hooks get the same.
+                let json = oci_state(&state, Status::Created).to_string();
                 hooks::run(spec.hooks().as_ref(), Kind::Prestart, &json)?;
                 hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &json)?;
+                crate::testpoint::reached("runtime hooks run");
                 ours.send(&Msg::Continue(json))?;
             }
             Msg::Ready => {
@@ -335,19 +368,35 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         }
     }
 
+    crate::testpoint::reached("ready");
     phases.mark("container setup (mounts, hooks, pivot, security)");
+    // Still guarded: a pid file that cannot be written fails the create,
+    // and the state just saved must go with everything else.
+    state.creating = false;
+    save(&guard, &state)?;
+    crate::testpoint::reached("final state saved");
+    if let Some(p) = opts.pid_file {
+        write_pid_file(p, pid)?;
+        crate::testpoint::reached("pid file written");
+    }
     let dir = guard
         .dir
         .take()
         .ok_or_else(|| Error::Failed("state dir lost".into()))?;
-    dir.save(&state)?;
-    if let Some(p) = opts.pid_file {
-        write_pid_file(p, pid)?;
-    }
     guard.cgroup = None;
     guard.pid = None;
+    guard.poststop = None;
     phases.mark("state saved");
     Ok(Created { dir, state })
+}
+
+/// Save the state into the guarded (still to be removed on failure) dir.
+fn save(guard: &Guard, state: &State) -> Result<()> {
+    let dir = guard
+        .dir
+        .as_ref()
+        .ok_or_else(|| Error::Failed("state dir lost".into()))?;
+    Ok(dir.save(state)?)
 }
 
 /// runc's rootless rule: use the cgroup when the user may create it (root
@@ -418,7 +467,10 @@ fn intermediate_handshake(
                 namespaces::write_id_maps(first, spec)?;
                 chan.send(&Msg::Mapped)?;
             }
-            Some(Msg::Pid(p)) => return Ok(p),
+            Some(Msg::Pid(p)) => {
+                crate::testpoint::reached("intermediate reported the pid");
+                return Ok(p);
+            }
             Some(Msg::Error(e)) => return Err(process::Error::Child(e).into()),
             other => return Err(process::Error::Protocol(format!("unexpected {other:?}")).into()),
         }
@@ -434,5 +486,8 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     };
     fs::write(&tmp, pid.to_string())
         .and_then(|()| fs::rename(&tmp, path))
-        .map_err(|e| Error::Failed(format!("write pid file {}: {e}", path.display())).into())
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            Error::Failed(format!("write pid file {}: {e}", path.display())).into()
+        })
 }

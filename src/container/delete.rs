@@ -42,8 +42,10 @@ fn kill_and_wait(c: &Container) -> Result<()> {
 pub fn delete(c: Container, force: bool, log: &Logger) -> Result<()> {
     let mut phases = crate::log::Phases::start("delete");
     match c.status() {
-        Status::Stopped | Status::Creating => {}
-        Status::Created => kill_and_wait(&c)?,
+        Status::Stopped => {}
+        // What a killed create left: its init may be alive, blocked
+        // before the user's program.
+        Status::Creating | Status::Created => kill_and_wait(&c)?,
         Status::Running | Status::Paused if force => kill_and_wait(&c)?,
         status => {
             return Err(Error::WrongStatus {
@@ -61,9 +63,9 @@ pub fn delete(c: Container, force: bool, log: &Logger) -> Result<()> {
     }
     phases.mark("cgroup removed");
     let json = oci_state(&c.state, Status::Stopped).to_string();
-    if let Err(e) = hooks::run(c.state.hooks.as_ref(), Kind::Poststop, &json) {
-        log.warn(&e.to_string());
-    }
+    hooks::run_all(c.state.hooks.as_ref(), Kind::Poststop, &json, &|e| {
+        log.warn(&e.to_string())
+    });
     c.dir.remove()?;
     phases.mark("poststop hooks run, state removed");
     Ok(())

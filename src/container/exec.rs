@@ -35,8 +35,12 @@ pub fn container_spec(c: &Container) -> Result<Spec> {
         .map_err(|e| Error::Failed(format!("parse {}: {e}", file.display())).into())
 }
 
-/// Namespaces of the init that differ from ours, in entry order.
-fn joins(pid: i32) -> Result<Vec<Join>> {
+/// Namespaces of the init that differ from ours, in entry order. A
+/// container without a mount namespace of its own lives in a chroot below
+/// its namespace's root (which setns would put us at): its mount namespace
+/// is always entered, even when it is ours, and the init's root taken.
+fn joins(pid: i32, spec: &Spec) -> Result<Vec<Join>> {
+    let chrooted = namespaces::mount_ns(spec) != namespaces::MountNs::New;
     let mut out = Vec::new();
     for kind in ALL {
         let name = namespaces::name(kind);
@@ -47,8 +51,17 @@ fn joins(pid: i32) -> Result<Vec<Join>> {
         ) else {
             continue;
         };
-        if a.ino() != b.ino() {
-            out.push(namespaces::open(kind, Path::new(&theirs))?);
+        let mount = kind == oci_spec::runtime::LinuxNamespaceType::Mount;
+        if a.ino() != b.ino() || (mount && chrooted) {
+            let mut j = namespaces::open(kind, Path::new(&theirs))?;
+            if mount && chrooted {
+                let root = format!("/proc/{pid}/root");
+                j.root = Some(
+                    fs::File::open(&root)
+                        .map_err(|e| Error::Failed(format!("open {root}: {e}")))?,
+                );
+            }
+            out.push(j);
         }
     }
     Ok(out)
@@ -86,7 +99,7 @@ pub fn exec(c: &Container, spec: &Spec, opts: ExecOptions) -> Result<i32> {
         super::create::stub_allowed(spec),
     )
     .map_err(process::Error::from)?;
-    let joins = joins(c.state.pid)?;
+    let joins = joins(c.state.pid, spec)?;
     let seccomp = super::create::linux_seccomp(spec)?;
     let console: Option<OwnedFd> = match opts.console_socket {
         Some(p) if opts.process.terminal() == Some(true) => Some(

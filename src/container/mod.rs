@@ -34,6 +34,10 @@ pub enum Error {
     },
     #[error("{0}")]
     Failed(String),
+    /// The init failed while being started (a startContainer hook): it is
+    /// gone, and the container is to be destroyed (runtime.md step 12).
+    #[error("{0}")]
+    StartFailed(String),
 }
 
 pub struct Container {

@@ -25,12 +25,19 @@ pub fn start(c: &mut Container, log: &Logger) -> Result<()> {
         Mode::empty(),
     )
     .map_err(|e| Error::Failed(format!("open exec fifo: {e}")))?;
-    let mut buf = [0u8; 1];
+    // "0" releases the init; anything else is the error it failed with
+    // during start (process::spawn's report_init), a startContainer hook
+    // for instance.
+    let mut buf = [0u8; 4096];
     loop {
         let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
         let _ = poll(&mut fds, PollTimeout::from(100u16));
         match nix::unistd::read(&fd, &mut buf) {
-            Ok(1) => break,
+            Ok(1) if buf[0] == b'0' => break,
+            Ok(n) if n > 0 => {
+                let cause = String::from_utf8_lossy(&buf[..n]).into_owned();
+                return Err(Error::StartFailed(cause).into());
+            }
             Ok(_) | Err(nix::Error::EAGAIN) => {
                 if !c.state.init_alive() {
                     return Err(Error::Failed(format!(
@@ -49,10 +56,11 @@ pub fn start(c: &mut Container, log: &Logger) -> Result<()> {
     c.state.started = true;
     c.save()?;
     let json = oci_state(&c.state, Status::Running).to_string();
-    // poststart failures are warnings: the program is already running.
-    if let Err(e) = hooks::run(c.state.hooks.as_ref(), Kind::Poststart, &json) {
-        log.warn(&e.to_string());
-    }
+    // poststart failures are warnings (runtime-spec 1.2): the program is
+    // already running, and the remaining hooks still run.
+    hooks::run_all(c.state.hooks.as_ref(), Kind::Poststart, &json, &|e| {
+        log.warn(&e.to_string())
+    });
     phases.mark("state saved, poststart hooks run");
     Ok(())
 }

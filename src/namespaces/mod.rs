@@ -93,15 +93,51 @@ pub struct Join {
     pub kind: LinuxNamespaceType,
     pub path: PathBuf,
     pub file: File,
+    /// For a mount namespace: the root directory to change to once inside
+    /// (setns puts us at the namespace's root; a container that has no
+    /// mount namespace of its own lives in a chroot below it).
+    pub root: Option<File>,
 }
 
 impl Join {
     pub fn enter(&self) -> Result<()> {
-        nix::sched::setns(&self.file, flag(self.kind)).map_err(|source| Error::Join {
+        let fail = |source| Error::Join {
             kind: name(self.kind),
             path: self.path.clone(),
             source,
-        })
+        };
+        nix::sched::setns(&self.file, flag(self.kind)).map_err(fail)?;
+        if let Some(root) = &self.root {
+            nix::unistd::fchdir(root).map_err(fail)?;
+            nix::unistd::chroot(".").map_err(fail)?;
+            nix::unistd::chdir("/").map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the container's mount table comes from. With no mount namespace
+/// of its own, rt mounts nothing (anything it did would change a table
+/// someone else owns, and outlive the container); the container's root is
+/// then a chroot into root.path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountNs {
+    /// A new namespace: rt builds the rootfs and pivots into it.
+    New,
+    /// A namespace joined by path, already set up by whoever made it.
+    Joined,
+    /// No `mount` entry: the container shares rt's namespace.
+    Shared,
+}
+
+/// The kind of mount namespace a config asks for.
+pub fn mount_ns(spec: &Spec) -> MountNs {
+    let listed = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    let mount = listed.and_then(|ns| ns.iter().find(|n| n.typ() == LinuxNamespaceType::Mount));
+    match mount.map(|m| m.path()) {
+        None => MountNs::Shared,
+        Some(Some(p)) if !p.as_os_str().is_empty() => MountNs::Joined,
+        Some(_) => MountNs::New,
     }
 }
 
@@ -170,6 +206,7 @@ pub fn open(kind: LinuxNamespaceType, path: &Path) -> Result<Join> {
         kind,
         path: path.to_path_buf(),
         file,
+        root: None,
     })
 }
 
@@ -321,6 +358,24 @@ mod tests {
         assert!(plan.has_new(LinuxNamespaceType::Mount));
         assert!(plan.joins(LinuxNamespaceType::Network));
         assert!(!plan.single_clone());
+    }
+
+    #[test]
+    fn mount_namespace_kinds() {
+        let with = |ns: &str| -> Spec {
+            serde_json::from_str(&format!(
+                r#"{{"ociVersion":"1.0.2","root":{{"path":"r"}},"linux":{{"namespaces":[{ns}]}}}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(mount_ns(&with(r#"{"type":"mount"}"#)), MountNs::New);
+        assert_eq!(
+            mount_ns(&with(r#"{"type":"mount","path":""}"#)),
+            MountNs::New
+        );
+        let joined = with(r#"{"type":"mount","path":"/proc/1/ns/mnt"}"#);
+        assert_eq!(mount_ns(&joined), MountNs::Joined);
+        assert_eq!(mount_ns(&with(r#"{"type":"pid"}"#)), MountNs::Shared);
     }
 
     #[test]

@@ -125,6 +125,11 @@ impl Channel {
                     break (m.bytes, fd);
                 }
                 Err(nix::Error::EINTR) => continue,
+                // The other side exited with a message of ours unread (the
+                // child failed before reading `Placed`): the kernel reports
+                // that once, before the messages it sent us, which the next
+                // call returns (its error, usually).
+                Err(nix::Error::ECONNRESET) => continue,
                 Err(e) => return Err(Error::sys("receive from container process", e)),
             }
         };

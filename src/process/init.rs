@@ -45,6 +45,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
         new_user_ns: cfg.plan.has_new(LinuxNamespaceType::User),
         cgroup_dirs: cfg.cgroup_dirs,
         no_pivot: cfg.no_pivot,
+        own_mount_ns: cfg.plan.has_new(LinuxNamespaceType::Mount),
     };
     rootfs::prepare(&ctx)?;
     // The cgroup namespace's root is the cgroup we are in when unsharing it:

@@ -42,7 +42,35 @@ pub fn spawn(cfg: &InitConfig, ours: &Channel, theirs: &Channel) -> Result<i32> 
     } else {
         intermediate(cfg, theirs).unwrap_err()
     };
-    report(theirs, &err)
+    report_init(cfg, theirs, &err)
+}
+
+/// `report` for the init. Once `create` has returned nobody reads the
+/// channel; what fails then happens during `start` (a startContainer hook,
+/// the exec fifo), and `start` is waiting on the exec fifo: the error goes
+/// there, so that `start` can name the root cause. Anything but the one
+/// byte "0" on the fifo is such an error.
+fn report_init(cfg: &InitConfig, chan: &Channel, err: &Error) -> ! {
+    if chan.send(&Msg::Error(err.to_string())).is_ok() {
+        exit_now(1)
+    }
+    let path = format!("/proc/self/fd/{}", cfg.fifo);
+    // Non-blocking: with no `start` reading, the open fails (ENXIO).
+    if let Ok(fd) = nix::fcntl::open(
+        path.as_str(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        // One write below PIPE_BUF arrives whole.
+        let msg = err.to_string();
+        let mut end = msg.len().min(3000);
+        while !msg.is_char_boundary(end) {
+            end -= 1;
+        }
+        let _ = nix::unistd::write(&fd, &msg.as_bytes()[..end]);
+    }
+    eprintln!("rt: {err}");
+    exit_now(1)
 }
 
 /// Tell rt what went wrong; once rt has stopped listening (after `create`
@@ -90,7 +118,7 @@ fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<std::convert::Infall
     })?;
     if pid == 0 {
         let err = init::run(cfg, chan).unwrap_err();
-        report(chan, &err);
+        report_init(cfg, chan, &err);
     }
     chan.send(&Msg::Pid(pid))?;
     exit_now(0)

@@ -3,14 +3,13 @@
 //! own cgroup as the root of every hierarchy, on v1, hybrid and v2 hosts
 //! alike, with or without a cgroup namespace.
 
-use std::fs;
 use std::path::Path;
 
 use nix::mount::MsFlags;
 
-use super::mounts::{bind, remount_bind};
+use super::bind::{bind, remount_bind};
 use super::options::MountOptions;
-use super::{do_mount, io_err, Context, Result};
+use super::{do_mount, Context, Result};
 
 pub fn mount(ctx: &Context, dest: &Path, opts: &MountOptions) -> Result<()> {
     let ro = opts.flags.contains(MsFlags::MS_RDONLY);
@@ -26,7 +25,7 @@ pub fn mount(ctx: &Context, dest: &Path, opts: &MountOptions) -> Result<()> {
             return bind(dir, dest, &bind_opts);
         }
     }
-    fs::create_dir_all(dest).map_err(io_err(format!("create {}", dest.display())))?;
+    super::create_dirs(dest)?;
     let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     do_mount(
         Some(Path::new("tmpfs")),

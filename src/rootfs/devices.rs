@@ -14,7 +14,7 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::unistd::{chown, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
-use super::mounts::bind;
+use super::bind::bind;
 use super::options::MountOptions;
 use super::resolve::resolve_in_root;
 use super::{do_mount, io_err, sys_err, Context, Error, Result};
@@ -142,7 +142,7 @@ fn make(ctx: &Context, dev: &Node) -> Result<()> {
     let at = resolve_in_root(ctx.rootfs, &dev.path)
         .map_err(io_err(format!("resolve {}", dev.path.display())))?;
     if let Some(parent) = at.parent() {
-        fs::create_dir_all(parent).map_err(io_err(format!("create {}", parent.display())))?;
+        super::create_dirs(parent)?;
     }
     if ctx.new_user_ns {
         let host = dev.path.clone();

@@ -8,7 +8,9 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Spec;
 
 pub mod attr;
+mod bind;
 mod cgroupfs;
+mod copyup;
 mod devices;
 pub mod idmap;
 mod mounts;
@@ -73,6 +75,19 @@ pub(crate) fn do_mount(
     })
 }
 
+/// Create `dir` and its missing parents with mode 0755, as runc does. The
+/// init runs with umask 0 (device nodes get exact modes), so a plain
+/// create_dir_all would leave them world-writable: a container user could
+/// then write in the /opt that a mount of /opt/data made.
+pub(crate) fn create_dirs(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(io_err(format!("create {}", dir.display())))
+}
+
 /// What the rootfs code needs beyond the spec.
 pub struct Context<'a> {
     pub spec: &'a Spec,
@@ -82,22 +97,30 @@ pub struct Context<'a> {
     /// (name under /sys/fs/cgroup, host directory of the container's cgroup)
     pub cgroup_dirs: &'a [(String, PathBuf)],
     pub no_pivot: bool,
+    /// The container has a mount namespace of its own. Without one
+    /// (shared with rt, or joined) rt mounts nothing and only changes root
+    /// (spec validation refused every field that would need a mount).
+    pub own_mount_ns: bool,
 }
 
 /// Everything up to (not including) the switch of root.
 pub fn prepare(ctx: &Context) -> Result<()> {
-    let linux = ctx.spec.linux().as_ref();
-    let prop = options::root_propagation(linux.and_then(|l| l.rootfs_propagation().as_deref()))
-        .map_err(|source| Error::Option {
-            dest: "/".into(),
-            source,
-        })?;
-    // Detach from the host's propagation so nothing we mount leaks out,
-    // except that a shared one keeps host peers (propagation.rs says why).
-    let first = propagation::first_root_flags(prop);
-    do_mount(None, Path::new("/"), None, first, None)?;
-    if first.contains(MsFlags::MS_SHARED) {
-        propagation::private_rootfs_parent(ctx.rootfs)?;
+    if !ctx.own_mount_ns {
+        return create_cwd(ctx);
+    }
+    let prop = root_propagation(ctx)?;
+    // First cut our copy of the host's tree off from propagating back, so
+    // nothing rt mounts leaks out (propagation.rs): the exact value is
+    // applied to the new root after pivot_root.
+    do_mount(
+        None,
+        Path::new("/"),
+        None,
+        propagation::first_root_flags(prop),
+        None,
+    )?;
+    if prop.contains(MsFlags::MS_SHARED) {
+        propagation::slave_rootfs_parent(ctx.rootfs)?;
     }
     // pivot_root needs the new root to be a mount point.
     do_mount(
@@ -112,6 +135,22 @@ pub fn prepare(ctx: &Context) -> Result<()> {
     create_cwd(ctx)
 }
 
+fn rootfs_propagation<'a>(ctx: &Context<'a>) -> Option<&'a str> {
+    let linux = ctx.spec.linux().as_ref()?;
+    linux
+        .rootfs_propagation()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+}
+
+/// linux.rootfsPropagation as mount flags (rslave when unset, as runc).
+fn root_propagation(ctx: &Context) -> Result<MsFlags> {
+    options::root_propagation(rootfs_propagation(ctx)).map_err(|source| Error::Option {
+        dest: "/".into(),
+        source,
+    })
+}
+
 /// A missing working directory is created, as runc does, so that images
 /// with a WorkingDir that no layer made still start.
 fn create_cwd(ctx: &Context) -> Result<()> {
@@ -121,7 +160,7 @@ fn create_cwd(ctx: &Context) -> Result<()> {
     let dir = resolve::resolve_in_root(ctx.rootfs, cwd)
         .map_err(io_err(format!("resolve cwd {}", cwd.display())))?;
     if !dir.exists() {
-        std::fs::create_dir_all(&dir).map_err(io_err(format!("create cwd {}", cwd.display())))?;
+        create_dirs(&dir)?;
     }
     Ok(())
 }
@@ -129,15 +168,14 @@ fn create_cwd(ctx: &Context) -> Result<()> {
 /// Switch root, then apply what must be done from inside: sysctls,
 /// read-only and masked paths, a read-only root.
 pub fn finish(ctx: &Context) -> Result<()> {
-    pivot::switch_root(ctx.rootfs, ctx.no_pivot)?;
-    let linux = ctx.spec.linux().as_ref();
-    if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-        let flags = options::root_propagation(Some(p)).map_err(|source| Error::Option {
-            dest: "/".into(),
-            source,
-        })?;
-        do_mount(None, Path::new("/"), None, flags, None)?;
+    if !ctx.own_mount_ns {
+        // pivot_root would move every process of the namespace whose root
+        // is its root (the host's, or those of whoever made a joined one)
+        // into the container: chroot moves only us.
+        pivot::chroot_into(ctx.rootfs)?;
+        return paths::write_sysctls(ctx.spec);
     }
+    pivot::switch_root(ctx.rootfs, ctx.no_pivot)?;
     paths::write_sysctls(ctx.spec)?;
     paths::readonly_paths(ctx.spec)?;
     paths::masked_paths(ctx.spec)?;
@@ -148,6 +186,11 @@ pub fn finish(ctx: &Context) -> Result<()> {
         .is_some_and(|r| r.readonly() == Some(true))
     {
         paths::remount_readonly(Path::new("/"))?;
+    }
+    // Last: an unbindable /proc or /dev would refuse the binds of masked
+    // and read-only paths above.
+    if rootfs_propagation(ctx).is_some() {
+        do_mount(None, Path::new("/"), None, root_propagation(ctx)?, None)?;
     }
     Ok(())
 }

@@ -4,12 +4,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
-use nix::sys::statvfs::{statvfs, FsFlags};
 use oci_spec::runtime::Mount;
 
+use super::bind::{bind, remount_bind};
 use super::options::{self, MountOptions};
 use super::resolve::resolve_in_root;
 use super::{cgroupfs, do_mount, io_err, Context, Error, Result};
+use super::{copyup, sys_err};
 
 pub fn mount_all(ctx: &Context) -> Result<()> {
     for m in ctx.spec.mounts().iter().flatten() {
@@ -36,15 +37,65 @@ fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
     if fstype == "cgroup" || fstype == "cgroup2" {
         return cgroupfs::mount(ctx, &dest, &opts);
     }
-    if opts.bind || fstype == "bind" {
-        let source = source_path(ctx, m)?;
-        bind(&source, &dest, &opts)?;
-    } else {
-        fs::create_dir_all(&dest).map_err(io_err(format!("create {}", dest.display())))?;
-        let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-        let source = m.source().clone().unwrap_or_else(|| PathBuf::from(fstype));
-        do_mount(Some(&source), &dest, Some(fstype), opts.flags, data)?;
+    let is_bind = opts.bind || fstype == "bind";
+    if opts.copy_up && (is_bind || fstype != "tmpfs") {
+        return Err(Error::Invalid(format!(
+            "mount {}: tmpcopyup needs a tmpfs mount",
+            m.destination().display()
+        )));
     }
+    let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+    if is_bind {
+        let source = source_path(ctx, m)?;
+        if opts.copy_symlink && fs::symlink_metadata(&source).is_ok_and(|s| s.is_symlink()) {
+            // The destination itself is replaced, never what it points to.
+            let d = m.destination();
+            let (Some(parent), Some(name)) = (d.parent(), d.file_name()) else {
+                return Err(Error::Invalid("copy-symlink onto /".into()));
+            };
+            let parent = resolve_in_root(ctx.rootfs, parent)
+                .map_err(io_err(format!("resolve {}", parent.display())))?;
+            return copy_symlink(&source, &parent.join(name));
+        }
+        if opts.remount {
+            let wanted = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+            remount_bind(&dest, wanted, opts.cleared)?;
+        } else {
+            bind(&source, &dest, &opts)?;
+        }
+    } else if opts.remount {
+        let flags = opts.flags | MsFlags::MS_REMOUNT;
+        do_mount(None, &dest, Some(fstype), flags, data)?;
+    } else {
+        super::create_dirs(&dest)?;
+        let source = m.source().clone().unwrap_or_else(|| PathBuf::from(fstype));
+        // The covered directory, to copy from once the tmpfs is on it; the
+        // tmpfs is writable until filled, then made what was asked.
+        let copy_from = match opts.copy_up {
+            true => copyup::open_source(&dest)?,
+            false => None,
+        };
+        let ro = copy_from.is_some() && opts.flags.contains(MsFlags::MS_RDONLY);
+        let first = if ro {
+            opts.flags & !MsFlags::MS_RDONLY
+        } else {
+            opts.flags
+        };
+        do_mount(Some(&source), &dest, Some(fstype), first, data)?;
+        if let Some(from) = copy_from {
+            copyup::copy_up(&from, &dest)?;
+        }
+        if ro {
+            do_mount(
+                None,
+                &dest,
+                Some(fstype),
+                opts.flags | MsFlags::MS_REMOUNT,
+                data,
+            )?;
+        }
+    }
+    set_root_attributes(&dest, &opts)?;
     for p in &opts.propagation {
         do_mount(None, &dest, None, *p, None)?;
     }
@@ -66,64 +117,47 @@ fn source_path(ctx: &Context, m: &Mount) -> Result<PathBuf> {
     })
 }
 
-/// Bind `source` onto `dest`, creating `dest` as a file or directory to
-/// match, then remount with the requested flags (a bind ignores them on
-/// the first call).
-pub fn bind(source: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
-    let meta = fs::metadata(source).map_err(io_err(format!("bind source {}", source.display())))?;
-    if meta.is_dir() {
-        fs::create_dir_all(dest).map_err(io_err(format!("create {}", dest.display())))?;
-    } else {
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(io_err(format!("create {}", parent.display())))?;
-        }
-        if fs::symlink_metadata(dest).is_err() {
-            fs::write(dest, b"").map_err(io_err(format!("create {}", dest.display())))?;
-        }
+/// copy-symlink (crun's extension): the destination becomes a symlink
+/// with the source's target, which then resolves inside the container
+/// instead of binding whatever the host's link points to.
+fn copy_symlink(source: &Path, dest: &Path) -> Result<()> {
+    let target =
+        fs::read_link(source).map_err(io_err(format!("read symlink {}", source.display())))?;
+    if let Some(parent) = dest.parent() {
+        super::create_dirs(parent)?;
     }
-    let mut flags = MsFlags::MS_BIND;
-    if opts.recursive {
-        flags |= MsFlags::MS_REC;
+    match fs::symlink_metadata(dest) {
+        Ok(m) if m.is_dir() => {
+            return Err(Error::Invalid(format!(
+                "copy-symlink: {} is a directory",
+                dest.display()
+            )))
+        }
+        Ok(_) => fs::remove_file(dest).map_err(io_err(format!("replace {}", dest.display())))?,
+        Err(_) => {}
     }
-    do_mount(Some(source), dest, None, flags, None)?;
-    let wanted = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
-    if !wanted.is_empty() {
-        remount_bind(dest, wanted, opts.cleared)?;
+    std::os::unix::fs::symlink(&target, dest).map_err(io_err(format!("symlink {}", dest.display())))
+}
+
+/// X-mount.owner=, X-mount.group=, X-mount.mode= (mount(8)): the new
+/// mount's root gets them after mounting.
+fn set_root_attributes(dest: &Path, opts: &MountOptions) -> Result<()> {
+    if opts.owner.is_some() || opts.group.is_some() {
+        let (uid, gid) = (
+            opts.owner.map(nix::unistd::Uid::from_raw),
+            opts.group.map(nix::unistd::Gid::from_raw),
+        );
+        nix::unistd::chown(dest, uid, gid).map_err(sys_err(format!("chown {}", dest.display())))?;
+    }
+    if let Some(mode) = opts.mode {
+        let mode = nix::sys::stat::Mode::from_bits_truncate(mode);
+        nix::sys::stat::fchmodat(
+            nix::fcntl::AT_FDCWD,
+            dest,
+            mode,
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .map_err(sys_err(format!("chmod {}", dest.display())))?;
     }
     Ok(())
-}
-
-/// Remount a bind with `flags`, keeping the flags the kernel locks on
-/// mounts inherited from a more privileged namespace (dropping them would
-/// be refused with EPERM).
-pub fn remount_bind(dest: &Path, flags: MsFlags, cleared: MsFlags) -> Result<()> {
-    let locked = locked_flags(dest) & !cleared;
-    do_mount(
-        None,
-        dest,
-        None,
-        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags | locked,
-        None,
-    )
-}
-
-fn locked_flags(path: &Path) -> MsFlags {
-    let Ok(st) = statvfs(path) else {
-        return MsFlags::empty();
-    };
-    let f = st.flags();
-    let mut out = MsFlags::empty();
-    for (fs_flag, ms_flag) in [
-        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
-        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
-        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
-        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
-        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
-    ] {
-        if f.contains(fs_flag) {
-            out |= ms_flag;
-        }
-    }
-    out
 }

@@ -15,11 +15,20 @@ pub struct MountOptions {
     pub data: String,
     pub bind: bool,
     pub recursive: bool,
+    /// `remount`: change the mount already at the destination.
+    pub remount: bool,
+    /// `tmpcopyup` (cleared again by `notmpcopyup`): fill the tmpfs with
+    /// what the directory it covers holds.
+    pub copy_up: bool,
+    /// `copy-symlink`: a bind whose source is a symlink becomes a symlink
+    /// with the same target at the destination (crun's extension).
+    pub copy_symlink: bool,
+    /// `X-mount.owner=`, `X-mount.group=`, `X-mount.mode=` (mount(8)):
+    /// set on the mount's root after mounting.
+    pub owner: Option<u32>,
+    pub group: Option<u32>,
+    pub mode: Option<u32>,
 }
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("mount option {0:?} is not supported")]
-pub struct UnsupportedOption(pub String);
 
 impl Default for MountOptions {
     fn default() -> Self {
@@ -30,12 +39,37 @@ impl Default for MountOptions {
             data: String::new(),
             bind: false,
             recursive: false,
+            remount: false,
+            copy_up: false,
+            copy_symlink: false,
+            owner: None,
+            group: None,
+            mode: None,
         }
     }
 }
 
-/// Every option name `parse` honours (for `rt features`).
-pub const KNOWN: [&str; 33] = [
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("mount option {option:?} is not supported: {why}")]
+pub struct UnsupportedOption {
+    pub option: String,
+    pub why: &'static str,
+}
+
+fn unsupported(option: &str, why: &'static str) -> UnsupportedOption {
+    UnsupportedOption {
+        option: option.to_string(),
+        why,
+    }
+}
+
+/// nix has no name for it (Linux 5.10).
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+
+/// Every option name `parse` honours (for `rt features`); `X-mount.owner=`
+/// and friends take a value. docs/mount-options.md says what each does and
+/// which ones are refused.
+pub const KNOWN: &[&str] = &[
     "defaults",
     "ro",
     "rw",
@@ -58,8 +92,15 @@ pub const KNOWN: [&str; 33] = [
     "norelatime",
     "strictatime",
     "nostrictatime",
+    "lazytime",
+    "nolazytime",
+    "iversion",
+    "noiversion",
+    "nosymfollow",
+    "symfollow",
     "silent",
     "loud",
+    "remount",
     "bind",
     "rbind",
     "private",
@@ -69,6 +110,41 @@ pub const KNOWN: [&str; 33] = [
     "slave",
     "rslave",
     "unbindable",
+    "runbindable",
+    "tmpcopyup",
+    "notmpcopyup",
+    "copy-symlink",
+    "X-mount.mkdir",
+    "X-mount.owner",
+    "X-mount.group",
+    "X-mount.mode",
+];
+
+/// Recursive attribute options (mount_setattr with AT_RECURSIVE).
+const RECURSIVE: &[&str] = &[
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rsync",
+    "rasync",
+    "rdirsync",
+    "rmand",
+    "rnomand",
+    "rnoatime",
+    "ratime",
+    "rrelatime",
+    "rnorelatime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rnodiratime",
+    "rdiratime",
+    "rnosymfollow",
+    "rsymfollow",
 ];
 
 pub fn parse(options: &[String]) -> Result<MountOptions, UnsupportedOption> {
@@ -106,8 +182,15 @@ pub fn parse(options: &[String]) -> Result<MountOptions, UnsupportedOption> {
             "norelatime" => clear(MsFlags::MS_RELATIME, &mut o),
             "strictatime" => set(MsFlags::MS_STRICTATIME, &mut o),
             "nostrictatime" => clear(MsFlags::MS_STRICTATIME, &mut o),
+            "lazytime" => set(MsFlags::MS_LAZYTIME, &mut o),
+            "nolazytime" => clear(MsFlags::MS_LAZYTIME, &mut o),
+            "iversion" => set(MsFlags::MS_I_VERSION, &mut o),
+            "noiversion" => clear(MsFlags::MS_I_VERSION, &mut o),
+            "nosymfollow" => set(MS_NOSYMFOLLOW, &mut o),
+            "symfollow" => clear(MS_NOSYMFOLLOW, &mut o),
             "silent" => set(MsFlags::MS_SILENT, &mut o),
             "loud" => clear(MsFlags::MS_SILENT, &mut o),
+            "remount" => o.remount = true,
             "bind" => o.bind = true,
             "rbind" => {
                 o.bind = true;
@@ -121,17 +204,72 @@ pub fn parse(options: &[String]) -> Result<MountOptions, UnsupportedOption> {
             "rslave" => o.propagation.push(MsFlags::MS_SLAVE | MsFlags::MS_REC),
             "unbindable" => o.propagation.push(MsFlags::MS_UNBINDABLE),
             "runbindable" => o.propagation.push(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC),
-            // Recursive attributes (mount_setattr), id-mapped mounts and
-            // copy-up are not implemented: refuse rather than ignore.
-            "rro" | "rrw" | "rnosuid" | "rsuid" | "rnodev" | "rdev" | "rnoexec" | "rexec"
-            | "rnoatime" | "ratime" | "rrelatime" | "rnorelatime" | "rstrictatime"
-            | "rnostrictatime" | "rnodiratime" | "rdiratime" | "tmpcopyup" | "idmap" | "ridmap"
-            | "remount" => return Err(UnsupportedOption(opt.clone())),
-            other => data.push(other),
+            "tmpcopyup" => o.copy_up = true,
+            "notmpcopyup" => o.copy_up = false,
+            "copy-symlink" => o.copy_symlink = true,
+            // rt creates every destination that is missing anyway.
+            "X-mount.mkdir" => {}
+            r if RECURSIVE.contains(&r) => {
+                return Err(unsupported(
+                    r,
+                    "recursive mount attributes (mount_setattr) are not implemented yet",
+                ))
+            }
+            "idmap" | "ridmap" => {
+                return Err(unsupported(opt, "id-mapped mounts are not implemented yet"))
+            }
+            "src-nofollow" | "dest-nofollow" => {
+                return Err(unsupported(
+                    opt,
+                    "binding a symlink itself is not implemented (copy-symlink is)",
+                ))
+            }
+            other => {
+                if let Some((key, value)) = other.split_once('=') {
+                    if let Some(slot) = match key {
+                        "X-mount.owner" => Some(&mut o.owner),
+                        "X-mount.group" => Some(&mut o.group),
+                        "X-mount.mode" => Some(&mut o.mode),
+                        _ => None,
+                    } {
+                        *slot = Some(x_mount_value(key, value, other)?);
+                        continue;
+                    }
+                }
+                if other.starts_with("X-") {
+                    return Err(unsupported(
+                        other,
+                        "of mount(8)'s X-* options rt honours X-mount.mkdir, X-mount.owner=, \
+                         X-mount.group= and X-mount.mode=",
+                    ));
+                }
+                // mount(8) passes x-* options to no one but the programs
+                // that read fstab (x-systemd.*): they are not for the kernel.
+                if other.starts_with("x-") {
+                    continue;
+                }
+                data.push(other)
+            }
         }
     }
     o.data = data.join(",");
     Ok(o)
+}
+
+/// The number of an X-mount.owner/group (numeric only: names would be
+/// looked up in the host's databases, not the container's) or mode (octal).
+fn x_mount_value(key: &str, value: &str, opt: &str) -> Result<u32, UnsupportedOption> {
+    let parsed = if key == "X-mount.mode" {
+        u32::from_str_radix(value, 8).ok().filter(|m| *m <= 0o7777)
+    } else {
+        value.parse().ok()
+    };
+    parsed.ok_or_else(|| {
+        unsupported(
+            opt,
+            "X-mount.owner= and X-mount.group= take a number, X-mount.mode= an octal mode",
+        )
+    })
 }
 
 /// The rootfsPropagation value as mount flags (runc's default: rslave).
@@ -145,7 +283,13 @@ pub fn root_propagation(value: Option<&str>) -> Result<MsFlags, UnsupportedOptio
         "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
         "unbindable" => MsFlags::MS_UNBINDABLE,
         "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        other => return Err(UnsupportedOption(other.to_string())),
+        other => {
+            return Err(UnsupportedOption {
+                option: other.to_string(),
+                why: "rootfsPropagation is one of private, rprivate, slave, rslave, shared, \
+                      rshared, unbindable, runbindable",
+            })
+        }
     })
 }
 
@@ -180,9 +324,54 @@ mod tests {
     }
 
     #[test]
+    fn extensions_of_runc_crun_and_mount8() {
+        let o = p(&[
+            "tmpcopyup",
+            "nosymfollow",
+            "lazytime",
+            "x-systemd.automount",
+            "mode=1777",
+        ]);
+        assert!(o.copy_up);
+        assert!(o.flags.contains(MS_NOSYMFOLLOW | MsFlags::MS_LAZYTIME));
+        assert_eq!(o.data, "mode=1777");
+        assert!(!p(&["tmpcopyup", "notmpcopyup"]).copy_up);
+        let o = p(&[
+            "X-mount.mkdir",
+            "X-mount.owner=1000",
+            "X-mount.group=5",
+            "X-mount.mode=750",
+        ]);
+        assert_eq!(
+            (o.owner, o.group, o.mode),
+            (Some(1000), Some(5), Some(0o750))
+        );
+        assert!(o.data.is_empty());
+        assert!(p(&["remount", "ro"]).remount);
+        assert!(p(&["copy-symlink"]).copy_symlink);
+        for bad in [
+            "X-mount.owner=root",
+            "X-mount.mode=999",
+            "X-mount.idmap=0:1:1",
+            "X-foo",
+        ] {
+            assert!(parse(&[bad.to_string()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn refuses_what_it_cannot_do() {
-        assert!(parse(&["rro".to_string()]).is_err());
-        assert!(parse(&["idmap".to_string()]).is_err());
+        for opt in [
+            "rro",
+            "rnosymfollow",
+            "idmap",
+            "ridmap",
+            "src-nofollow",
+            "dest-nofollow",
+        ] {
+            let err = parse(&[opt.to_string()]).unwrap_err();
+            assert_eq!(err.option, opt);
+        }
         assert!(root_propagation(Some("bogus")).is_err());
         assert_eq!(
             root_propagation(None).unwrap(),

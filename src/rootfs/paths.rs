@@ -8,7 +8,7 @@ use std::path::Path;
 use nix::mount::MsFlags;
 use oci_spec::runtime::Spec;
 
-use super::mounts::remount_bind;
+use super::bind::remount_bind;
 use super::{do_mount, io_err, Error, Result};
 
 pub fn write_sysctls(spec: &Spec) -> Result<()> {

@@ -39,3 +39,12 @@ pub fn switch_root(rootfs: &Path, no_pivot: bool) -> Result<()> {
     }
     chdir("/").map_err(sys_err("chdir /"))
 }
+
+/// Change root to `rootfs` without touching any mount: for a container
+/// without a mount namespace of its own. The path resolves in the
+/// namespace the container is in (a joined one's, not rt's).
+pub fn chroot_into(rootfs: &Path) -> Result<()> {
+    chdir(rootfs).map_err(sys_err(format!("chdir {}", rootfs.display())))?;
+    chroot(".").map_err(sys_err(format!("chroot {}", rootfs.display())))?;
+    chdir("/").map_err(sys_err("chdir /"))
+}

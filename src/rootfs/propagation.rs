@@ -1,17 +1,22 @@
-//! The container mount namespace's first propagation change, and keeping
-//! the rootfs bind from reaching the host when that change is "shared".
+//! The container mount namespace's first propagation change, made before
+//! anything is mounted; the exact rootfsPropagation goes on the new root
+//! after pivot_root (mod.rs, `finish`).
 //!
-//! A shared rootfsPropagation (containerd's CRI sets rshared for any
-//! Bidirectional hostPath volume) must be applied to "/" right after the
-//! namespace is created, as runc does: the namespace's copies of shared
-//! host mounts then stay peers of the host's, so a bind of a shared host
-//! directory joins the host's peer group and a mount made inside it later
-//! appears on the host. Applying rslave first and "shared" only after
-//! pivot_root (what rt did) leaves the volume a slave of the host, and
-//! nothing goes back. The price is that the mount holding the rootfs may
-//! now be shared with the host; it is made private (in this namespace
-//! only) before the rootfs is bound onto itself, so neither that bind nor
-//! anything mounted inside the rootfs propagates out.
+//! Private and unbindable values start with every mount private (an
+//! unbindable one could not be the source of the rootfs bind); slave
+//! starts with every mount a slave, so the rootfs still receives what the
+//! host mounts later but nothing flows back.
+//!
+//! A shared value (containerd's CRI sets rshared for any Bidirectional
+//! hostPath volume) is applied to "/" as given: the namespace's copies of
+//! shared host mounts then stay peers of the host's, so a bind of a shared
+//! host directory joins the host's peer group and a mount made inside it
+//! appears on the host. Starting with rslave instead leaves such a volume a
+//! slave, and nothing goes back. The mount holding the rootfs is then made a
+//! slave (in this namespace only) before the rootfs is bound onto itself:
+//! the rootfs keeps receiving the host's mounts, but neither that bind nor
+//! anything mounted inside the rootfs propagates out, and pivot_root, which
+//! refuses a shared parent, accepts it.
 
 use std::path::{Path, PathBuf};
 
@@ -20,24 +25,26 @@ use nix::mount::MsFlags;
 use super::{do_mount, io_err, Result};
 
 /// The flags for the first change of "/": a shared propagation as given,
-/// anything else recursive (nothing rt mounts may leak out).
+/// slave for the slave values, private for the rest; all but shared
+/// recursive, whatever the value's own recursion (nothing rt mounts may
+/// leak out).
 pub fn first_root_flags(prop: MsFlags) -> MsFlags {
     if prop.contains(MsFlags::MS_SHARED) {
         prop
+    } else if prop.contains(MsFlags::MS_SLAVE) {
+        MsFlags::MS_SLAVE | MsFlags::MS_REC
     } else {
-        prop | MsFlags::MS_REC
+        MsFlags::MS_PRIVATE | MsFlags::MS_REC
     }
 }
 
-/// Make the mount that holds `rootfs` private if it is shared (after
-/// `first_root_flags` kept host peers). Without this, binding the rootfs
-/// onto itself would also mount it on the host, and pivot_root refuses a
-/// shared parent.
-pub fn private_rootfs_parent(rootfs: &Path) -> Result<()> {
+/// Make the mount that holds `rootfs` a slave if it is shared (after
+/// `first_root_flags` kept host peers).
+pub fn slave_rootfs_parent(rootfs: &Path) -> Result<()> {
     let info = std::fs::read_to_string("/proc/self/mountinfo")
         .map_err(io_err("read /proc/self/mountinfo"))?;
     if let Some(mp) = shared_parent(&info, rootfs) {
-        do_mount(None, &mp, None, MsFlags::MS_PRIVATE, None)?;
+        do_mount(None, &mp, None, MsFlags::MS_SLAVE, None)?;
     }
     Ok(())
 }
@@ -123,6 +130,10 @@ mod tests {
         assert_eq!(
             first_root_flags(MsFlags::MS_SLAVE),
             MsFlags::MS_SLAVE | MsFlags::MS_REC
+        );
+        assert_eq!(
+            first_root_flags(MsFlags::MS_UNBINDABLE),
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC
         );
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::Spec;
 
 mod default;
+pub mod lsm;
 mod validate;
 
 pub use default::default_spec;

@@ -79,6 +79,10 @@ pub struct State {
     pub started: bool,
     #[serde(default)]
     pub paused: bool,
+    /// `create` has not finished: it saves the state as it goes, so that a
+    /// create killed midway leaves a record `delete` can clean up after.
+    #[serde(default)]
+    pub creating: bool,
 }
 
 /// A container's directory under the state root.
@@ -287,6 +291,7 @@ mod tests {
             hooks: None,
             started: false,
             paused: false,
+            creating: false,
         }
     }
 

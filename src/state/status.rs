@@ -65,6 +65,9 @@ impl State {
         if !self.init_alive() {
             return Status::Stopped;
         }
+        if self.creating {
+            return Status::Creating;
+        }
         if self.paused {
             Status::Paused
         } else if self.started {

@@ -11,6 +11,7 @@ pub mod console;
 pub mod elf;
 pub mod fixtures;
 pub mod leftovers;
+pub mod mountns;
 pub mod runtime;
 
 use std::path::{Path, PathBuf};

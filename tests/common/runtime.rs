@@ -221,6 +221,22 @@ impl Runtime {
         self.spawn(args).wait(DEFAULT_TIMEOUT)
     }
 
+    /// `cmd` with extra environment variables.
+    pub fn cmd_env(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+        self.remember(args);
+        let (mut c, stdout_path, stderr_path) = self.command(args);
+        c.envs(env.iter().copied());
+        let child = c
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", self.bin));
+        Running {
+            child,
+            stdout_path,
+            stderr_path,
+        }
+        .wait(DEFAULT_TIMEOUT)
+    }
+
     /// Note container ids so that cleanup can force-delete them.
     fn remember(&self, args: &[&str]) {
         let creates = args
