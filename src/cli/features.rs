@@ -13,7 +13,8 @@ pub struct Args {}
 
 pub fn run(_g: &GlobalArgs, _a: Args) -> Result<u8> {
     // What parse() honours; docs/mount-options.md lists what it refuses.
-    let mount_options: Vec<&str> = crate::rootfs::options::KNOWN.to_vec();
+    let mut mount_options: Vec<&str> = crate::rootfs::options::KNOWN.to_vec();
+    mount_options.extend_from_slice(&crate::rootfs::attr::OPTIONS);
     let caps: Vec<String> = caps::all()
         .into_iter()
         .map(|c| c.to_string())
@@ -44,7 +45,7 @@ pub fn run(_g: &GlobalArgs, _a: Args) -> Result<u8> {
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": true}},
         },
         "annotations": {
             "org.opencontainers.runtime.name": "rt",

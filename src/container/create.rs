@@ -102,6 +102,13 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
     )
     .map_err(process::Error::from)?;
     let seccomp = linux_seccomp(spec)?;
+    // Also before anything exists: a source that cannot be idmapped fails.
+    let idmapped =
+        crate::rootfs::idmap::prepare(spec, &bundle.dir).map_err(process::Error::from)?;
+    let idmapped_fds: Vec<(usize, std::os::fd::RawFd)> = idmapped
+        .iter()
+        .map(|m| (m.index, m.tree.as_raw_fd()))
+        .collect();
     if opts.rootless
         && !plan.has_new(LinuxNamespaceType::User)
         && !plan.joins(LinuxNamespaceType::User)
@@ -266,6 +273,7 @@ pub fn create(opts: CreateOptions) -> Result<Created> {
         cgroup_tasks: &task_fds,
         keep_keyring: opts.no_new_keyring,
         exec_stub: exe.stub_fd(),
+        idmapped: &idmapped_fds,
         unprivileged: !nix::unistd::geteuid().is_root(),
     };
     let (ours, theirs) = channel::pair()?;

@@ -46,6 +46,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
         cgroup_dirs: cfg.cgroup_dirs,
         no_pivot: cfg.no_pivot,
         own_mount_ns: cfg.plan.has_new(LinuxNamespaceType::Mount),
+        idmapped: cfg.idmapped,
     };
     rootfs::prepare(&ctx)?;
     // The cgroup namespace's root is the cgroup we are in when unsharing it:

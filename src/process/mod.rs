@@ -91,6 +91,9 @@ pub struct InitConfig<'a> {
     pub cgroup_tasks: &'a [RawFd],
     /// Keep the caller's session keyring (--no-new-keyring).
     pub keep_keyring: bool,
+    /// Idmapped bind sources rt cloned and mapped: (index in `mounts`,
+    /// detached tree) for the init to attach (rootfs::idmap).
+    pub idmapped: &'a [(usize, RawFd)],
     /// The sealed exec stub the init execs the program through (None when
     /// rt itself runs sealed): see security::exe.
     pub exec_stub: Option<RawFd>,

@@ -15,6 +15,21 @@ use super::{do_mount, io_err, Result};
 /// match, then remount with the requested flags (a bind ignores them on
 /// the first call).
 pub fn bind(source: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
+    prepare_target(source, dest)?;
+    let mut flags = MsFlags::MS_BIND;
+    if opts.recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    do_mount(Some(source), dest, None, flags, None)?;
+    let wanted = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    if !wanted.is_empty() {
+        remount_bind(dest, wanted, opts.cleared)?;
+    }
+    Ok(())
+}
+
+/// Create `dest` as a directory or an empty file, whichever `source` is.
+pub fn prepare_target(source: &Path, dest: &Path) -> Result<()> {
     let meta = fs::metadata(source).map_err(io_err(format!("bind source {}", source.display())))?;
     if meta.is_dir() {
         super::create_dirs(dest)?;
@@ -25,15 +40,6 @@ pub fn bind(source: &Path, dest: &Path, opts: &MountOptions) -> Result<()> {
         if fs::symlink_metadata(dest).is_err() {
             fs::write(dest, b"").map_err(io_err(format!("create {}", dest.display())))?;
         }
-    }
-    let mut flags = MsFlags::MS_BIND;
-    if opts.recursive {
-        flags |= MsFlags::MS_REC;
-    }
-    do_mount(Some(source), dest, None, flags, None)?;
-    let wanted = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
-    if !wanted.is_empty() {
-        remount_bind(dest, wanted, opts.cleared)?;
     }
     Ok(())
 }

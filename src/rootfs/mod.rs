@@ -101,6 +101,8 @@ pub struct Context<'a> {
     /// (shared with rt, or joined) rt mounts nothing and only changes root
     /// (spec validation refused every field that would need a mount).
     pub own_mount_ns: bool,
+    /// Idmapped trees rt prepared (idmap.rs): (index in `mounts`, fd).
+    pub idmapped: &'a [(usize, std::os::fd::RawFd)],
 }
 
 /// Everything up to (not including) the switch of root.

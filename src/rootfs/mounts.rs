@@ -13,13 +13,18 @@ use super::{cgroupfs, do_mount, io_err, Context, Error, Result};
 use super::{copyup, sys_err};
 
 pub fn mount_all(ctx: &Context) -> Result<()> {
-    for m in ctx.spec.mounts().iter().flatten() {
-        mount_one(ctx, m)?;
+    for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
+        let idmapped = ctx
+            .idmapped
+            .iter()
+            .find(|(at, _)| *at == i)
+            .map(|(_, fd)| *fd);
+        mount_one(ctx, m, idmapped)?;
     }
     Ok(())
 }
 
-fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
+fn mount_one(ctx: &Context, m: &Mount, idmapped: Option<std::os::fd::RawFd>) -> Result<()> {
     let opts =
         options::parse(m.options().as_deref().unwrap_or(&[])).map_err(|source| Error::Option {
             dest: m.destination().clone(),
@@ -60,6 +65,13 @@ fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
         if opts.remount {
             let wanted = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
             remount_bind(&dest, wanted, opts.cleared)?;
+        } else if let Some(tree) = idmapped {
+            super::bind::prepare_target(&source, &dest)?;
+            super::idmap::attach(tree, &dest)?;
+            let wanted = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+            if !wanted.is_empty() {
+                remount_bind(&dest, wanted, opts.cleared)?;
+            }
         } else {
             bind(&source, &dest, &opts)?;
         }
@@ -95,6 +107,7 @@ fn mount_one(ctx: &Context, m: &Mount) -> Result<()> {
             )?;
         }
     }
+    super::attr::apply(&dest, &opts.recursive_attrs)?;
     set_root_attributes(&dest, &opts)?;
     for p in &opts.propagation {
         do_mount(None, &dest, None, *p, None)?;

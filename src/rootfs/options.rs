@@ -15,6 +15,9 @@ pub struct MountOptions {
     pub data: String,
     pub bind: bool,
     pub recursive: bool,
+    /// `rro`, `rnosuid`, ...: attributes for the mount and every mount
+    /// below it (mount_setattr with AT_RECURSIVE), applied after mounting.
+    pub recursive_attrs: super::attr::Recursive,
     /// `remount`: change the mount already at the destination.
     pub remount: bool,
     /// `tmpcopyup` (cleared again by `notmpcopyup`): fill the tmpfs with
@@ -39,6 +42,7 @@ impl Default for MountOptions {
             data: String::new(),
             bind: false,
             recursive: false,
+            recursive_attrs: Default::default(),
             remount: false,
             copy_up: false,
             copy_symlink: false,
@@ -118,9 +122,12 @@ pub const KNOWN: &[&str] = &[
     "X-mount.owner",
     "X-mount.group",
     "X-mount.mode",
+    "idmap",
+    "ridmap",
 ];
 
-/// Recursive attribute options (mount_setattr with AT_RECURSIVE).
+/// The recursive forms of mount(8) options; those attr.rs knows are
+/// honoured, the rest (superblock flags) refused.
 const RECURSIVE: &[&str] = &[
     "rro",
     "rrw",
@@ -209,15 +216,21 @@ pub fn parse(options: &[String]) -> Result<MountOptions, UnsupportedOption> {
             "copy-symlink" => o.copy_symlink = true,
             // rt creates every destination that is missing anyway.
             "X-mount.mkdir" => {}
+            r if super::attr::recursive_option(r).is_some() => {
+                let x = super::attr::recursive_option(r).unwrap_or_default();
+                let a = &mut o.recursive_attrs;
+                a.set = (a.set & !x.clr) | x.set;
+                a.clr = (a.clr & !x.set) | x.clr;
+            }
             r if RECURSIVE.contains(&r) => {
                 return Err(unsupported(
                     r,
-                    "recursive mount attributes (mount_setattr) are not implemented yet",
+                    "a superblock flag: mount_setattr cannot set it per mount, recursively or not",
                 ))
             }
-            "idmap" | "ridmap" => {
-                return Err(unsupported(opt, "id-mapped mounts are not implemented yet"))
-            }
+            // rt prepares the idmapped tree before cloning (idmap.rs); the
+            // mount itself attaches it.
+            "idmap" | "ridmap" => {}
             "src-nofollow" | "dest-nofollow" => {
                 return Err(unsupported(
                     opt,
@@ -361,14 +374,7 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_do() {
-        for opt in [
-            "rro",
-            "rnosymfollow",
-            "idmap",
-            "ridmap",
-            "src-nofollow",
-            "dest-nofollow",
-        ] {
+        for opt in ["rsync", "rmand", "src-nofollow", "dest-nofollow"] {
             let err = parse(&[opt.to_string()]).unwrap_err();
             assert_eq!(err.option, opt);
         }

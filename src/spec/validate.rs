@@ -53,12 +53,6 @@ fn validate_on(spec: &Spec, lsm: Lsm) -> Result<()> {
                 m.destination()
             )));
         }
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(Error::Invalid(format!(
-                "mount {}: uidMappings/gidMappings (id-mapped mounts) are not implemented yet",
-                m.destination().display()
-            )));
-        }
         // Options rt refuses fail here, before anything exists.
         crate::rootfs::options::parse(m.options().as_deref().unwrap_or(&[]))
             .map_err(|e| Error::Invalid(format!("mount {}: {e}", m.destination().display())))?;
