@@ -6,8 +6,10 @@
 //! fail the operation (`run`), poststart and poststop failures are
 //! warnings and the remaining hooks still run (`run_all`).
 
+use std::ffi::CString;
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -91,9 +93,22 @@ pub fn all(hooks: &Hooks) -> impl Iterator<Item = (Kind, usize, &Hook)> {
 
 /// Run every hook of `kind` in order; the first failure stops the rest.
 pub fn run(hooks: Option<&Hooks>, kind: Kind, state_json: &str) -> Result<()> {
+    run_in_container(hooks, kind, state_json, None)
+}
+
+/// The same, from the container's init (createContainer, startContainer):
+/// each hook is exec'd through the exec stub when there is one, because
+/// the init is still the rt binary and a hook's path may lead to
+/// /proc/self/exe (security::exe).
+pub fn run_in_container(
+    hooks: Option<&Hooks>,
+    kind: Kind,
+    state_json: &str,
+    stub: Option<RawFd>,
+) -> Result<()> {
     let Some(hooks) = hooks else { return Ok(()) };
     for hook in kind.list(hooks).iter().flatten() {
-        run_one(hook, kind, state_json)?;
+        run_one(hook, kind, state_json, stub)?;
     }
     Ok(())
 }
@@ -103,16 +118,38 @@ pub fn run(hooks: Option<&Hooks>, kind: Kind, state_json: &str) -> Result<()> {
 pub fn run_all(hooks: Option<&Hooks>, kind: Kind, state_json: &str, warn: &dyn Fn(&Error)) {
     let Some(hooks) = hooks else { return };
     for hook in kind.list(hooks).iter().flatten() {
-        if let Err(e) = run_one(hook, kind, state_json) {
+        if let Err(e) = run_one(hook, kind, state_json, None) {
             warn(&e);
         }
     }
 }
 
+/// The exec stub's argv (the path, then the hook's own argv) and envp.
+fn stub_args(hook: &Hook) -> std::io::Result<(Vec<CString>, Vec<CString>)> {
+    let c = |s: &[u8]| CString::new(s).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL));
+    let path = c(hook.path().as_os_str().as_bytes())?;
+    let mut argv = vec![path.clone()];
+    match hook.args().as_deref() {
+        Some([]) | None => argv.push(path),
+        Some(args) => {
+            for a in args {
+                argv.push(c(a.as_bytes())?);
+            }
+        }
+    }
+    let envp = hook
+        .env()
+        .iter()
+        .flatten()
+        .map(|kv| c(kv.as_bytes()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok((argv, envp))
+}
+
 /// The last this many bytes of a hook's stderr go into its error.
 const STDERR_TAIL: usize = 4096;
 
-fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
+fn run_one(hook: &Hook, kind: Kind, state_json: &str, stub: Option<RawFd>) -> Result<()> {
     let path = hook.path().display().to_string();
     let fail = |cause: String| Error::Failed {
         kind: kind.name(),
@@ -139,6 +176,24 @@ fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped())
         .process_group(0);
+    if let Some(stub) = stub {
+        let (argv, envp) = stub_args(hook).map_err(|e| fail(e.to_string()))?;
+        // SAFETY: the closure runs in the forked child and only execs.
+        unsafe {
+            cmd.pre_exec(move || {
+                let fd = std::os::fd::BorrowedFd::borrow_raw(stub);
+                let e = nix::unistd::execveat(
+                    fd,
+                    c"",
+                    &argv,
+                    &envp,
+                    nix::fcntl::AtFlags::AT_EMPTY_PATH,
+                )
+                .unwrap_err();
+                Err(std::io::Error::from(e))
+            });
+        }
+    }
     let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
     let deadline = hook
         .timeout()

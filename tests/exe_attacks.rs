@@ -261,6 +261,37 @@ fn init_programs_that_reenter_proc_self_exe() {
     }
 }
 
+/// A startContainer hook runs in the container, from the init (still rt):
+/// a hook path inside the image that leads to /proc/self/exe must not
+/// start the runtime either. Here the hook's own output tells: the exec
+/// stub's refusal (127), where the runtime would have complained about its
+/// arguments.
+#[test]
+fn container_hooks_that_reenter_proc_self_exe() {
+    for hook in ["/evil-link", "/evil.sh"] {
+        let mut c = Case::new("exe-hook");
+        if !c.is_rt() {
+            return;
+        }
+        let v = victim(&mut c);
+        plant(&c.bundle.rootfs(), &v.path);
+        c.bundle.probe(&["sleep", "30"]);
+        c.bundle.set(
+            "/hooks/startContainer",
+            serde_json::json!([{"path": hook, "args": [hook, "state", "x"]}]),
+        );
+        c.create().expect_ok("create");
+        let out = c.start();
+        let last = out.last_err_line();
+        assert!(
+            last.contains("status 127") && last.contains("exec stub"),
+            "{hook}: the hook did not end in the exec stub: {out:#?}"
+        );
+        assert_eq!(sha256(&v.path), v.sha, "the runtime binary changed");
+        finish(&c);
+    }
+}
+
 /// A hunter exec'd into a created container waits for the init (still
 /// runtime code) and for exec'd processes (runtime code until execve).
 fn hunt_during_create_and_exec(c: &mut Case, may_grab: bool) {

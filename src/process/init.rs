@@ -57,7 +57,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
             .map_err(|e| Error::sys("unshare cgroup namespace", e))?;
     }
     let state_json = hook_point(cfg, chan)?;
-    hooks::run(cfg.hooks, Kind::CreateContainer, &state_json)?;
+    hooks::run_in_container(cfg.hooks, Kind::CreateContainer, &state_json, cfg.exec_stub)?;
     rootfs::finish(&ctx)?;
 
     let process = cfg.process;
@@ -201,7 +201,7 @@ fn wait_for_start(cfg: &InitConfig, state_json: &str) -> Result<()> {
     )
     .map_err(|e| Error::sys("open exec fifo (is /proc mounted?)", e))?;
     let state = state_json.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
-    hooks::run(cfg.hooks, Kind::StartContainer, &state)?;
+    hooks::run_in_container(cfg.hooks, Kind::StartContainer, &state, cfg.exec_stub)?;
     nix::unistd::write(&fd, b"0").map_err(|e| Error::sys("write exec fifo", e))?;
     Ok(())
 }

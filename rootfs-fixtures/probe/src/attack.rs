@@ -7,8 +7,9 @@
 //! whose link target contains one of MATCH are touched, so the hunter can
 //! never write into an unrelated host binary (a container without a pid
 //! namespace sees every host process). Each POKE path (a fifo the victim
-//! reads) is opened for writing and closed on every round, which releases
-//! a victim blocked on it once the hunter has had its chance. The hunt
+//! reads) is opened for writing and closed after a grab (or every 2 s),
+//! which releases a victim blocked on it once the hunter has had its
+//! chance. The hunt
 //! ends when STOPFILE exists (or after 60 s); then every descriptor gets
 //! 5 s of attempts at an O_WRONLY reopen (ETXTBSY while the binary runs).
 //! STOPFILE.ready appears once the first full round is done, so a test
@@ -75,6 +76,10 @@ pub fn exe_hunt(args: &[String]) -> J {
     let mut rounds = 0u64;
     let end = Instant::now() + Duration::from_secs(60);
     let ready = format!("{stop}.ready");
+    // A victim blocked on a POKE fifo waits for us: release it only once
+    // it has been grabbed, or after a while (one we cannot grab).
+    let mut last_poke = Instant::now();
+    let mut grabbed_since_poke = false;
     while fs::metadata(stop).is_err() && Instant::now() < end {
         if rounds == 1 {
             let _ = fs::write(&ready, b"");
@@ -93,7 +98,15 @@ pub fn exe_hunt(args: &[String]) -> J {
                     let t = link(&format!("/proc/self/fd/{fd}")).unwrap_or_default();
                     let known = grabbed.iter().any(|g| g.pid == pid && g.target == t);
                     if matches(&t) && !known {
+                        // Said at once: the hunter may be killed before its
+                        // report (a container torn down by a failed start).
+                        let line = J::obj()
+                            .with("grab", J::Int(pid as i64))
+                            .with("target", J::str(t.clone()));
+                        println!("{}", line.render());
+                        let _ = std::io::Write::flush(&mut std::io::stdout());
                         grabbed.push(Grab { pid, target: t, fd });
+                        grabbed_since_poke = true;
                     } else {
                         // SAFETY: our own descriptor.
                         unsafe { libc::close(fd) };
@@ -105,11 +118,15 @@ pub fn exe_hunt(args: &[String]) -> J {
                 Err(_) => {}
             }
         }
-        for p in pokes {
-            if let Ok(fd) = open(p, libc::O_WRONLY | libc::O_NONBLOCK) {
-                // SAFETY: our own descriptor.
-                unsafe { libc::close(fd) };
+        if grabbed_since_poke || last_poke.elapsed() > Duration::from_secs(2) {
+            for p in pokes {
+                if let Ok(fd) = open(p, libc::O_WRONLY | libc::O_NONBLOCK) {
+                    // SAFETY: our own descriptor.
+                    unsafe { libc::close(fd) };
+                }
             }
+            last_poke = Instant::now();
+            grabbed_since_poke = false;
         }
     }
     let mut written = Vec::new();
