@@ -468,6 +468,11 @@ impl Sup {
         let failed = code != Some(0) || stopping == Some("unhealthy");
         let ran_for = init.since.elapsed();
         self.with_record(|sup, _, rec| {
+            // `rt stop` stops the container itself, having said so here.
+            let reason = match rec.status.desired {
+                Desired::Stopped if stopping.is_none() => "stopped",
+                _ => reason,
+            };
             rec.status.last_exit = Some(Exit {
                 exit_code: code,
                 signal: sig

@@ -1,0 +1,178 @@
+//! Log capture: the CRI format on disk, across restarts and rotations,
+//! every line exactly once and in order per stream; long lines cut into
+//! P...F records; `rt logs` reading it back and following it.
+
+mod common;
+mod supervise_util;
+
+use supervise_util::{join_lines, read_log, status, Sup};
+
+const PER_RUN: usize = 12_500;
+const RUNS: usize = 4;
+const BIG: usize = 1 << 20;
+
+fn expected(stream: &str) -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    for run in 1..=RUNS {
+        for i in 0..PER_RUN {
+            v.push(format!("{stream} {run} {i}").into_bytes());
+        }
+        if run == 2 && stream == "out" {
+            v.push(vec![b'x'; BIG]);
+        }
+    }
+    v
+}
+
+#[test]
+fn lines_survive_restarts_and_rotations_exactly_once() {
+    let Some(mut s) = Sup::new("sv-logs") else {
+        return;
+    };
+    // Each run counts itself in a file of the (writable) rootfs, prints
+    // its lines to both streams, run 2 adds a 1 MiB line, and all but the
+    // last fail: 4 runs, 3 restarts, 100k lines.
+    let script = format!(
+        "n=$(cat /runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > /runs; \
+         i=0; while [ $i -lt {PER_RUN} ]; do echo \"out $n $i\"; echo \"err $n $i\" >&2; \
+         i=$((i+1)); done; \
+         if [ $n -eq 2 ]; then head -c {BIG} /dev/zero | tr '\\0' x; echo; fi; \
+         [ $n -ge {RUNS} ]"
+    );
+    s.c.bundle.args(&["/bin/sh", "-c", &script]);
+    s.c.bundle.readonly_root(false);
+    let log = s.c.dir.join("out.log");
+    let log_s = log.to_string_lossy().into_owned();
+    s.run_d(&[
+        "--restart",
+        "on-failure",
+        "--restart-delay",
+        "50ms",
+        "--log-path",
+        &log_s,
+        "--log-max-size",
+        "256k",
+        "--log-max-files",
+        "1000",
+    ])
+    .expect_ok("run -d");
+    let v = s.wait_for("the last run", |v| status(v)["phase"] == "stopped");
+    assert_eq!(status(&v)["restartCount"], 3, "{v:#}");
+    assert_eq!(status(&v)["lastExit"]["exitCode"], 0, "{v:#}");
+
+    let recs = read_log(&log);
+    let rotated = (1..).take_while(|n| s.c.dir.join(format!("out.log.{n}")).exists());
+    assert!(rotated.count() >= 3, "several rotations expected");
+    let (out, err) = join_lines(&recs);
+    assert_eq!(out.len(), expected("out").len());
+    assert!(out == expected("out"), "stdout lines differ");
+    assert!(err == expected("err"), "stderr lines differ");
+    // The big line: P records then one F, none longer than 16 KiB.
+    let start = recs
+        .iter()
+        .position(|r| r.text.first() == Some(&b'x'))
+        .unwrap();
+    let end = start + recs[start..].iter().position(|r| r.tag == "F").unwrap();
+    assert!(end - start >= 63, "1 MiB in {} records", end - start + 1);
+    assert!(recs[start..end]
+        .iter()
+        .filter(|r| r.stream == "stdout")
+        .all(|r| r.tag == "P"));
+
+    // `rt logs` gives the same lines back, each stream on its own.
+    let out = s.cmd(&["logs", s.id()]);
+    out.expect_ok("logs");
+    let want: Vec<u8> = expected("out")
+        .iter()
+        .flat_map(|l| l.iter().copied().chain([b'\n']))
+        .collect();
+    assert!(
+        out.stdout.as_bytes() == want.as_slice(),
+        "rt logs stdout differs"
+    );
+    assert_eq!(out.stderr.lines().count(), RUNS * PER_RUN);
+    let tail = s.cmd(&["logs", "--tail", "2", s.id()]);
+    assert_eq!(tail.stdout, "");
+    assert_eq!(
+        tail.stderr,
+        format!("err {RUNS} {}\nerr {RUNS} {}\n", PER_RUN - 2, PER_RUN - 1)
+    );
+    let since = s.cmd(&["logs", "--since", "1m", s.id()]);
+    assert_eq!(
+        since.stderr.lines().count(),
+        RUNS * PER_RUN,
+        "all in the last minute"
+    );
+    let future = s.cmd(&["logs", "--since", "2999-01-01T00:00:00Z", s.id()]);
+    assert_eq!((future.stdout.as_str(), future.stderr.as_str()), ("", ""));
+
+    s.cmd(&["delete", s.id()]).expect_ok("delete");
+    s.assert_all_gone(s.id());
+}
+
+#[test]
+fn follow_reads_across_rotations_until_the_supervisor_exits() {
+    let Some(mut s) = Sup::new("sv-follow") else {
+        return;
+    };
+    // Waits for a go from the test, so the follower is following (not
+    // reading history) while the lines come and the log rotates.
+    s.c.bundle.args(&[
+        "/bin/sh",
+        "-c",
+        "echo waiting; while [ ! -e /dev/shm/go ]; do sleep 0.02; done; \
+         i=0; while [ $i -lt 3000 ]; do echo \"line $i\"; i=$((i+1)); done",
+    ]);
+    s.run_d(&[
+        "--restart",
+        "no",
+        "--log-max-size",
+        "4k",
+        "--log-max-files",
+        "1000",
+    ])
+    .expect_ok("run -d");
+    let follower = s.c.rt.spawn(&["logs", "-f", s.id()]);
+    assert!(follower.wait_for_output("waiting", supervise_util::WAIT));
+    s.cmd(&["exec", s.id(), "touch", "/dev/shm/go"])
+        .expect_ok("exec");
+    let out = follower.wait(supervise_util::WAIT);
+    out.expect_ok("logs -f");
+    let mut want = String::from("waiting\n");
+    for i in 0..3000 {
+        want.push_str(&format!("line {i}\n"));
+    }
+    assert!(
+        out.stdout == want,
+        "followed output differs:\n{}",
+        out.stdout
+    );
+    let rotations = (1..)
+        .take_while(|n| {
+            s.record_dir(s.id())
+                .join(format!("container.log.{n}"))
+                .exists()
+        })
+        .count();
+    assert!(rotations > 5, "the log rotated while followed");
+    s.cmd(&["delete", s.id()]).expect_ok("delete");
+    s.assert_all_gone(s.id());
+}
+
+#[test]
+fn logs_of_an_unsupervised_container_is_a_clear_error() {
+    let mut c = common::Case::new("sv-nolog");
+    if !c.is_rt() {
+        return;
+    }
+    c.bundle.probe(&["sleep", "30"]);
+    c.create().expect_ok("create");
+    let out = c.rt.cmd(&["logs", &c.id]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.last_err_line().contains("no supervisor record"),
+        "{out:#?}"
+    );
+    c.rt.delete_force(&c.id).expect_ok("delete");
+    c.assert_nothing_left();
+}
