@@ -103,6 +103,7 @@ pub fn run(opts: Options) -> crate::Result<u8> {
         sup.finish();
         return Err(Error::Failed(e).into());
     }
+    super::memory::shed();
     sup.event_loop();
     sup.finish();
     Ok(0)
@@ -188,7 +189,7 @@ impl Sup {
             sfd,
             fifos,
             writer,
-            buf: vec![0; 64 * 1024],
+            buf: vec![0; 16 * 1024],
             restart: Timer::new()?,
             probe_timer: Timer::new()?,
             probe_deadline: Timer::new()?,
@@ -361,8 +362,15 @@ impl Sup {
                     return;
                 }
             };
+            let mut rare = false;
             for ev in &events[..n] {
-                self.dispatch(ev.data());
+                let t = ev.data();
+                rare |= !matches!(t, T_STDOUT | T_STDERR);
+                self.dispatch(t);
+            }
+            // Exits, restarts and probes ran code the wait does not need.
+            if rare {
+                super::memory::shed();
             }
         }
     }

@@ -24,6 +24,7 @@ pub mod health;
 mod jobs;
 pub mod logfile;
 pub mod logread;
+mod memory;
 pub mod policy;
 pub mod record;
 mod spawn;
