@@ -135,3 +135,34 @@ fn healthy_then_unhealthy_then_restarted_and_healthy_again() {
         .expect_ok("delete --force");
     s.assert_all_gone(s.id());
 }
+
+#[test]
+fn no_probe_runs_while_the_container_is_paused() {
+    let Some(mut s) = Sup::new("sv-paused") else {
+        return;
+    };
+    s.c.bundle.probe(&["sleep", "1000"]);
+    s.run_d(&[
+        "--health-cmd",
+        r#"["/probe","exit","0"]"#,
+        "--health-interval",
+        "20ms",
+        "--health-retries",
+        "1",
+    ])
+    .expect_ok("run -d");
+    s.wait_for("healthy", |v| health(v)["status"] == "healthy");
+    s.cmd(&["pause", s.id()]).expect_ok("pause");
+    // Fifteen intervals: an exec into the frozen container would fail
+    // (and make it unhealthy) on each of them.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let v = s.inspect();
+    assert_eq!(health(&v)["status"], "healthy", "{v:#}");
+    for p in health(&v)["log"].as_array().unwrap() {
+        assert_eq!(p["exitCode"], 0, "{v:#}");
+    }
+    s.cmd(&["resume", s.id()]).expect_ok("resume");
+    s.cmd(&["delete", "--force", s.id()])
+        .expect_ok("delete --force");
+    s.assert_all_gone(s.id());
+}
