@@ -22,7 +22,13 @@ fn image_with_stop_signal(dir: &Path) -> String {
     assert!(out.status.success(), "make-image.sh: {out:?}");
     let tagged = format!("{}:latest", img.display());
     let out = Command::new("umoci")
-        .args(["config", "--image", &tagged, "--config.stopsignal", "SIGUSR1"])
+        .args([
+            "config",
+            "--image",
+            &tagged,
+            "--config.stopsignal",
+            "SIGUSR1",
+        ])
         .output()
         .expect("run umoci");
     assert!(out.status.success(), "umoci config: {out:?}");
@@ -48,8 +54,14 @@ fn an_image_runs_supervised_and_stops_with_its_stop_signal() {
     // A second container cannot take the id (nor its bundle).
     let twice = run(&["/probe", "signal-wait"]);
     assert_ne!(twice.code, 0, "{twice:#?}");
-    assert!(twice.last_err_line().contains("already exists"), "{twice:#?}");
-    assert!(bundle.join("config.json").exists(), "the first bundle is intact");
+    assert!(
+        twice.last_err_line().contains("already exists"),
+        "{twice:#?}"
+    );
+    assert!(
+        bundle.join("config.json").exists(),
+        "the first bundle is intact"
+    );
 
     s.cmd(&["stop", &id]).expect_ok("stop");
     let v = s.inspect();

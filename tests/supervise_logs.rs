@@ -72,7 +72,11 @@ fn lines_survive_restarts_and_rotations_exactly_once() {
         .iter()
         .position(|r| r.text.first() == Some(&b'x'))
         .unwrap();
-    let end = start + recs[start..].iter().position(|r| r.tag == "F").unwrap();
+    let end = start
+        + recs[start..]
+            .iter()
+            .position(|r| r.tag == "F" && r.stream == "stdout")
+            .unwrap();
     assert!(end - start >= 63, "1 MiB in {} records", end - start + 1);
     assert!(recs[start..end]
         .iter()
@@ -151,11 +155,19 @@ fn follow_reads_across_rotations_until_the_supervisor_exits() {
     for i in 0..3000 {
         want.push_str(&format!("line {i}\n"));
     }
-    assert!(
-        out.stdout == want,
-        "followed output differs:\n{}",
-        out.stdout
-    );
+    if out.stdout != want {
+        let got: Vec<&str> = out.stdout.lines().collect();
+        let first = want
+            .lines()
+            .zip(&got)
+            .position(|(w, g)| w != *g)
+            .unwrap_or(got.len());
+        panic!(
+            "followed output differs from line {first}: {:?}, {} lines",
+            &got[first.saturating_sub(2)..(first + 3).min(got.len())],
+            got.len()
+        );
+    }
     let rotations = (1..)
         .take_while(|n| {
             s.record_dir(s.id())

@@ -246,9 +246,12 @@ impl Sup {
 
     /// Re-attach to a running container, or start one.
     fn first_start(&mut self) -> std::result::Result<(), String> {
-        let (root, id) = (self.root.clone(), self.id.clone());
+        let root = self.root.clone();
+        let rec = record::read(&self.dir, &self.id)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("container {:?} was deleted", self.id))?;
         let close = [self.lock.as_raw_fd()];
-        let adopted = worker::run(&close, None, || match jobs::adopt(&root, &id) {
+        let adopted = worker::run(&close, None, || match jobs::adopt(&root, &rec) {
             Err(crate::Error::State(crate::state::Error::NotFound(_))) => Ok(None),
             other => other,
         })?;

@@ -28,7 +28,7 @@ pub struct Running {
 /// Delete what is left of the previous incarnation, then create and
 /// start a new one with the log FIFOs as its stdout and stderr.
 pub fn start(root: &Path, rec: &Record, rec_dir: &Path, log: &Logger) -> Result<Running> {
-    remove_stopped(root, &rec.id, log)?;
+    remove_stopped(root, rec, log)?;
     // Opened read-write, so the container is a reader of its own pipe: a
     // supervisor killed with SIGKILL leaves its writes blocking when the
     // pipe is full, not failing with EPIPE, until `rt supervise` attaches
@@ -70,11 +70,32 @@ pub fn start(root: &Path, rec: &Record, rec_dir: &Path, log: &Logger) -> Result<
     running(&c)
 }
 
-/// A container that is not running any more is removed (its cgroup, its
-/// poststop hooks, its state) before it is created again.
-fn remove_stopped(root: &Path, id: &str, log: &Logger) -> Result<()> {
+/// Is this container the incarnation the record knows (not one someone
+/// created under the same id while it was away)?
+fn ours(c: &Container, rec: &Record) -> bool {
+    rec.status
+        .container
+        .as_ref()
+        .is_some_and(|s| s.created == c.state.created && s.pid == c.state.pid)
+}
+
+fn not_ours(c: &Container) -> Error {
+    super::Error::Failed(format!(
+        "container {:?} (created {}) is not the one its supervisor started: delete it first",
+        c.id(),
+        c.state.created
+    ))
+    .into()
+}
+
+/// The previous incarnation, no longer running, is removed (its cgroup,
+/// its poststop hooks, its state) before it is created again. Anything
+/// else under the id is left alone.
+fn remove_stopped(root: &Path, rec: &Record, log: &Logger) -> Result<()> {
+    let id = &rec.id;
     match Container::load(root, id) {
-        Ok(c) => container::delete(c, true, log),
+        Ok(c) if c.status() == Status::Stopped || ours(&c, rec) => container::delete(c, true, log),
+        Ok(c) => Err(not_ours(&c)),
         // A directory without state.json: what a killed create leaves.
         Err(Error::State(state::Error::NotFound(_))) => {
             if let Ok(d) = StateDir::open(root, id) {
@@ -86,11 +107,13 @@ fn remove_stopped(root: &Path, id: &str, log: &Logger) -> Result<()> {
     }
 }
 
-/// The container `rt supervise` re-attaches to, if it runs.
-pub fn adopt(root: &Path, id: &str) -> Result<Option<Running>> {
-    let c = Container::load(root, id)?;
+/// The container `rt supervise` re-attaches to, if it runs and is the
+/// one the record started.
+pub fn adopt(root: &Path, rec: &Record) -> Result<Option<Running>> {
+    let c = Container::load(root, &rec.id)?;
     match c.status() {
-        Status::Running | Status::Paused => running(&c).map(Some),
+        Status::Running | Status::Paused if ours(&c, rec) => running(&c).map(Some),
+        Status::Running | Status::Paused => Err(not_ours(&c)),
         _ => Ok(None),
     }
 }

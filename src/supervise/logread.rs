@@ -48,14 +48,21 @@ fn ino(p: &Path) -> Option<u64> {
     fs::metadata(p).ok().map(|m| m.ino())
 }
 
-/// Inodes of PATH (index 0), PATH.1, PATH.2, ... while they exist.
+/// Inodes of PATH (index 0), PATH.1, PATH.2, ... A rotation renames the
+/// files one by one, from the oldest down, so a scan racing one sees a
+/// single name missing (or a file twice): the scan goes on past one hole.
 fn chain(path: &Path) -> Vec<Option<u64>> {
     let mut v = vec![ino(path)];
     for n in 1..MAX_INDEX {
-        match ino(&rotated(path, n)) {
-            Some(i) => v.push(Some(i)),
-            None => break,
+        let i = ino(&rotated(path, n));
+        if i.is_none() && v.last().is_some_and(Option::is_none) {
+            v.pop();
+            break;
         }
+        v.push(i);
+    }
+    while v.len() > 1 && v.last().is_some_and(Option::is_none) {
+        v.pop();
     }
     v
 }
@@ -96,26 +103,27 @@ impl Reader {
     /// Move to the file after the current one; false when the current
     /// one is the live file (or there is none yet).
     fn advance(&mut self) -> bool {
-        for _ in 0..16 {
+        for attempt in 0..64 {
+            if attempt > 0 {
+                // A rotation is under way: let it finish.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             let c = chain(&self.path);
             let next = match &self.cur {
-                None => {
-                    // The oldest file there is.
-                    match c.iter().rposition(Option::is_some) {
-                        Some(i) => Some(i),
-                        None => return false,
-                    }
-                }
+                // The oldest file there is.
+                None => c.iter().rposition(Option::is_some),
                 Some((_, cur)) => match c.iter().position(|i| *i == Some(*cur)) {
                     Some(0) => return false,
                     Some(k) => Some(k - 1),
-                    // Rotated out of existence before we got to it: go on
-                    // with the oldest that is left.
+                    // Not seen: a scan that raced a rotation, or the file
+                    // was rotated out of existence. Only the latter, seen
+                    // again and again, means going on with the oldest left.
+                    None if attempt < 8 => continue,
                     None => c.iter().rposition(Option::is_some),
                 },
             };
             let Some(idx) = next else { return false };
-            if self.open_at(idx, c[idx]) {
+            if c[idx].is_some() && self.open_at(idx, c[idx]) {
                 return true;
             }
         }
@@ -262,6 +270,21 @@ impl Watch {
 mod tests {
     use super::super::logfile::LogWriter;
     use super::*;
+
+    #[test]
+    fn a_scan_racing_a_rotation_goes_past_one_missing_name() {
+        let d = std::env::temp_dir().join(format!("rt-chain-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        let p = d.join("log");
+        for f in ["log", "log.1", "log.3", "log.6"] {
+            fs::write(d.join(f), f).unwrap();
+        }
+        let c = chain(&p);
+        assert_eq!(c.len(), 4, "{c:?}");
+        assert!(c[0].is_some() && c[1].is_some() && c[2].is_none() && c[3].is_some());
+        fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn reads_across_rotations_while_written() {

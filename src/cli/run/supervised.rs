@@ -170,7 +170,12 @@ pub fn global_args(g: &GlobalArgs) -> Vec<OsString> {
     let mut v = Vec::new();
     if let Some(l) = &g.log {
         v.push("--log".into());
-        v.push(l.clone().into_os_string());
+        // The supervisor runs in /.
+        v.push(
+            std::path::absolute(l)
+                .unwrap_or_else(|_| l.clone())
+                .into_os_string(),
+        );
         v.push("--log-format".into());
         v.push(g.log_format.clone().into());
     }

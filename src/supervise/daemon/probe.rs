@@ -30,7 +30,7 @@ impl Sup {
             return;
         }
         // A paused container cannot answer: no verdict until it is resumed.
-        if client::read_state(&self.root, &self.id, None).is_some_and(|s| s.paused) {
+        if self.paused() {
             self.probe_timer.arm(ms(h.interval_ms));
             return;
         }
@@ -123,6 +123,11 @@ impl Sup {
         let Some(h) = self.cfg.health.clone() else {
             return;
         };
+        // Paused while it ran: the failure says nothing about health.
+        if r.exit_code != 0 && self.paused() {
+            self.probe_timer.arm(ms(h.interval_ms));
+            return;
+        }
         let in_start = self.health_since.elapsed() < ms(h.start_period_ms);
         let unhealthy = self.with_record(|_, _, rec| {
             let hr = rec.status.health.get_or_insert_with(health::initial);
@@ -133,6 +138,10 @@ impl Sup {
             Some(false) if self.init.is_some() => self.probe_timer.arm(ms(h.interval_ms)),
             _ => {}
         }
+    }
+
+    fn paused(&self) -> bool {
+        client::read_state(&self.root, &self.id, None).is_some_and(|s| s.paused)
     }
 
     /// A probe still running when the container ends (or the supervisor
