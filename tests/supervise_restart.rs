@@ -68,6 +68,16 @@ fn on_failure_restarts_with_growing_delays_then_stops() {
     assert_eq!(entry["status"], "stopped", "{entry:#}");
     assert_eq!(entry["supervisor"]["restartCount"], 3, "{entry:#}");
     assert_eq!(entry["supervisor"]["exitCode"], 1, "{entry:#}");
+    let table = s.cmd(&["list"]);
+    assert!(
+        table
+            .stdout
+            .contains("on-failure:3 stopped restarts=3 exit=1"),
+        "{table:#?}"
+    );
+    let verbose: Value = serde_json::from_str(&s.cmd(&["state", "--verbose", s.id()]).stdout)
+        .expect("state --verbose JSON");
+    assert_eq!(verbose, s.inspect(), "state --verbose is inspect");
     s.cmd(&["delete", s.id()]).expect_ok("delete");
     s.assert_all_gone(s.id());
 }
@@ -234,6 +244,7 @@ fn bad_flags_and_a_failed_first_start_leave_nothing() {
         &["--restart-delay", "2s", "--restart-max-delay", "1s"],
         &["--log-max-files", "0"],
         &["--log-path", "/nonexistent/dir/log"],
+        &["--restart", "always", "--no-subreaper"],
     ] {
         let out = s.run_d(extra);
         s.c.assert_failed_cleanly(&out);

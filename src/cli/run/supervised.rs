@@ -198,6 +198,12 @@ pub fn ensure_free(root: &Path, id: &str) -> Result<()> {
 /// runs (or with the root cause why it could not start).
 pub fn run(g: &GlobalArgs, a: &Args, id: &str, bundle: &Path, owned: bool) -> Result<u8> {
     let f = &a.flags;
+    if a.no_subreaper {
+        return Err(Error::Usage(
+            "a supervisor is always a subreaper (it reaps the container's orphans): no --no-subreaper"
+                .into(),
+        ));
+    }
     if f.console_socket.is_some() {
         return Err(Error::Usage("a supervised container has no terminal: its output goes to its log (no --console-socket)".into()));
     }
