@@ -11,7 +11,7 @@ use clap::Args as ClapArgs;
 use super::GlobalArgs;
 use crate::supervise::logfile::Stream;
 use crate::supervise::logread::{Line, Reader, Watch};
-use crate::supervise::record::{self, RecordDir};
+use crate::supervise::record;
 use crate::supervise::units::{now_nanos, parse_duration, parse_rfc3339};
 use crate::supervise::Error as SupError;
 use crate::{Error, Result};
@@ -56,11 +56,9 @@ pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
         None
     };
     let supervisor = if a.follow {
-        RecordDir::open(&g.root, &a.id)?.and_then(|rd| {
-            let r = rd.load().ok()?;
-            let pid = rd.supervisor(&r)?;
-            crate::supervise::client::pidfd(pid)
-        })
+        record::supervisor(&record::dir_of(&g.root, &a.id))
+            .filter(|p| *p > 0)
+            .and_then(crate::supervise::client::pidfd)
     } else {
         None
     };

@@ -69,8 +69,8 @@ fn nudge(sup: Option<std::os::fd::OwnedFd>, wait: bool) {
     }
 }
 
-fn supervisor_fd(rd: &RecordDir, rec: &Record) -> Option<std::os::fd::OwnedFd> {
-    rd.supervisor(rec).and_then(pidfd)
+fn supervisor_fd(rd: &RecordDir) -> Option<std::os::fd::OwnedFd> {
+    rd.supervisor().filter(|p| *p > 0).and_then(pidfd)
 }
 
 /// A pidfd for a process, None if it is gone.
@@ -111,7 +111,7 @@ pub fn delete(root: &Path, id: &str, force: bool, log: &Logger) -> Result<bool> 
             _ => {}
         }
     }
-    let sup = supervisor_fd(&rd, &rec);
+    let sup = supervisor_fd(&rd);
     rd.remove()?;
     nudge(sup, true);
     Ok(true)
@@ -129,7 +129,7 @@ pub fn stop(root: &Path, id: &str, time: Option<Duration>, _log: &Logger) -> Res
             rec.status.desired = Desired::Stopped;
             rd.save(&rec)?;
             timeout = timeout.or(Some(Duration::from_millis(rec.config.stop_timeout_ms)));
-            sup = supervisor_fd(&rd, &rec);
+            sup = supervisor_fd(&rd);
             true
         }
         None => false,
@@ -203,11 +203,11 @@ pub fn start(root: &Path, id: &str, global: &[OsString]) -> Result<bool> {
         }
         _ => {}
     }
-    if let Some(fd) = supervisor_fd(&rd, &rec) {
+    if let Some(fd) = supervisor_fd(&rd) {
         if rec.status.desired == Desired::Running {
             return Err(Error::Failed(format!(
                 "container {id:?} is waiting to be restarted by its supervisor (pid {})",
-                rec.status.supervisor_pid
+                rd.supervisor().unwrap_or(0)
             ))
             .into());
         }
@@ -242,7 +242,7 @@ pub fn supervise_one(root: &Path, id: &str, global: &[OsString]) -> Result<()> {
         return Err(Error::NotSupervised(id.to_string()).into());
     };
     let mut rec = rd.load()?;
-    if let Some(pid) = rd.supervisor(&rec) {
+    if let Some(pid) = rd.supervisor() {
         return Err(Error::AlreadySupervised {
             id: id.to_string(),
             pid,
@@ -308,11 +308,9 @@ fn current_status(root: &Path, id: &str) -> Option<Status> {
 
 /// The record as shown to people: `supervisorPid` is 0 unless one runs.
 pub fn shown(root: &Path, rec: &Record) -> Value {
-    let alive = record::supervisor_alive(&record::dir_of(root, &rec.id));
+    let pid = record::supervisor(&record::dir_of(root, &rec.id));
     let mut v = serde_json::to_value(rec).unwrap_or(Value::Null);
-    if !alive {
-        v["status"]["supervisorPid"] = json!(0);
-    }
+    v["status"]["supervisorPid"] = json!(pid.unwrap_or(0));
     if let Some(st) = v.get_mut("status").and_then(Value::as_object_mut) {
         // The copy of the runtime state is what `state` prints already.
         st.remove("container");
@@ -338,7 +336,8 @@ pub fn inspect(root: &Path, id: &str) -> Result<Value> {
 
 /// What `rt list` shows of a supervisor: for JSON, and one table cell.
 pub fn summary(root: &Path, rec: &Record) -> (Value, String) {
-    let alive = record::supervisor_alive(&record::dir_of(root, &rec.id));
+    let pid = record::supervisor(&record::dir_of(root, &rec.id));
+    let alive = pid.is_some();
     let s = &rec.status;
     // A supervisor that died (SIGKILL, reboot) mid-way left its last phase.
     let phase = match (alive, s.phase) {
@@ -351,7 +350,7 @@ pub fn summary(root: &Path, rec: &Record) -> (Value, String) {
     let v = json!({
         "policy": rec.config.restart.to_string(),
         "phase": phase,
-        "supervisorPid": if alive { s.supervisor_pid } else { 0 },
+        "supervisorPid": pid.unwrap_or(0),
         "restartCount": s.restart_count,
         "exitCode": exit.and_then(|e| e.exit_code),
         "exitReason": exit.map(|e| e.reason.clone()),

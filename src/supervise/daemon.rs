@@ -149,7 +149,7 @@ impl Sup {
             crate::security::exe::reexec_sealed()
                 .map_err(|e| Error::Failed(format!("sealed copy of rt: {e}")))?;
         }
-        let lock = record::take_supervisor_lock(&dir, id, rec.status.supervisor_pid)?;
+        let lock = record::take_supervisor_lock(&dir, id)?;
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
             return Err(Error::sys("become a child subreaper", nix::Error::last()));

@@ -10,7 +10,7 @@
 //! since the file is replaced atomically.
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -298,8 +298,8 @@ impl RecordDir {
     }
 
     /// The live supervisor's pid, if one holds the supervisor lock.
-    pub fn supervisor(&self, r: &Record) -> Option<i32> {
-        supervisor_alive(&self.path).then_some(r.status.supervisor_pid)
+    pub fn supervisor(&self) -> Option<i32> {
+        supervisor(&self.path)
     }
 
     /// The lock's descriptor, for a forked worker to close: the worker must
@@ -353,26 +353,35 @@ pub fn list(root: &Path) -> Vec<String> {
     ids
 }
 
-/// Does a supervisor hold `dir`'s supervisor lock? A dead one (killed,
-/// or gone with a reboot) holds nothing.
-pub fn supervisor_alive(dir: &Path) -> bool {
-    let Ok(f) = fs::OpenOptions::new()
+/// The pid of the supervisor holding `dir`'s supervisor lock, which it
+/// wrote there itself; None when none holds it (a dead one, killed or gone
+/// with a reboot, holds nothing).
+pub fn supervisor(dir: &Path) -> Option<i32> {
+    let f = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_CLOEXEC)
         .open(dir.join(SUPERVISOR_LOCK))
-    else {
-        return false;
-    };
+        .ok()?;
     match flock(&f, libc::LOCK_SH | libc::LOCK_NB) {
-        Ok(()) => false,
-        Err(e) => e.raw_os_error() == Some(libc::EWOULDBLOCK),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
+            let mut s = String::new();
+            let _ = (&f).read_to_string(&mut s);
+            // Locked but not yet written: a supervisor is starting.
+            Some(s.trim().parse().unwrap_or(0))
+        }
+        _ => None,
     }
 }
 
-/// Taken by the supervisor at start; held until it exits.
-pub fn take_supervisor_lock(dir: &Path, id: &str, pid_hint: i32) -> Result<File> {
+pub fn supervisor_alive(dir: &Path) -> bool {
+    supervisor(dir).is_some()
+}
+
+/// Taken by the supervisor at start and held until it exits; it records
+/// its pid in the file, so a client never reads a stale one.
+pub fn take_supervisor_lock(dir: &Path, id: &str) -> Result<File> {
     let path = dir.join(SUPERVISOR_LOCK);
-    let f = fs::OpenOptions::new()
+    let mut f = fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
@@ -382,11 +391,17 @@ pub fn take_supervisor_lock(dir: &Path, id: &str, pid_hint: i32) -> Result<File>
         .open(&path)
         .map_err(io(format!("open {}", path.display())))?;
     match flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
-        Ok(()) => Ok(f),
-        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Err(Error::AlreadySupervised {
-            id: id.to_string(),
-            pid: pid_hint,
-        }),
-        Err(e) => Err(io(format!("lock {}", path.display()))(e)),
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
+            return Err(Error::AlreadySupervised {
+                id: id.to_string(),
+                pid: supervisor(dir).unwrap_or(0),
+            })
+        }
+        Err(e) => return Err(io(format!("lock {}", path.display()))(e)),
     }
+    f.set_len(0)
+        .and_then(|()| f.write_all(std::process::id().to_string().as_bytes()))
+        .map_err(io(format!("write {}", path.display())))?;
+    Ok(f)
 }
