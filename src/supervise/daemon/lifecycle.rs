@@ -47,7 +47,13 @@ impl Sup {
             Ok(WaitStatus::Signaled(_, s, _)) => {
                 self.container_exited(Some((None, Some(s as i32))))
             }
-            Ok(_) => {}
+            // Not waitable yet: stop watching the pidfd (it would keep
+            // firing); a child's exit still comes as SIGCHLD.
+            Ok(_) => {
+                if let Some(i) = &self.init {
+                    let _ = self.epoll.delete(&i.pidfd);
+                }
+            }
             Err(_) => self.container_exited(None),
         }
     }
