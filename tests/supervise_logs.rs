@@ -197,3 +197,131 @@ fn logs_of_an_unsupervised_container_is_a_clear_error() {
     c.rt.delete_force(&c.id).expect_ok("delete");
     c.assert_nothing_left();
 }
+
+/// Lines per stream, a line left open at the end counted as a line (what
+/// conmon leaves when a container exits mid-line).
+fn lines_of(recs: &[supervise_util::Rec]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let (mut po, mut pe): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
+    for r in recs {
+        let (acc, lines) = if r.stream == "stdout" {
+            (&mut po, &mut out)
+        } else {
+            (&mut pe, &mut err)
+        };
+        acc.extend_from_slice(&r.text);
+        if r.tag == "F" {
+            lines.push(std::mem::take(acc));
+        }
+    }
+    if !po.is_empty() {
+        out.push(po);
+    }
+    if !pe.is_empty() {
+        err.push(pe);
+    }
+    (out, err)
+}
+
+/// The reference writer of this format here is conmon (podman's
+/// k8s-file log driver): the same output must read back as the same lines
+/// per stream, however each cuts them into records.
+#[test]
+fn the_log_reads_back_like_conmons() {
+    let Some(mut s) = Sup::new("sv-conmon") else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/podman").exists() {
+        eprintln!("note: needs podman (tests/setup.sh installs it)");
+        return;
+    }
+    let script = "echo a; head -c 40000 /dev/zero | tr '\\0' y; echo; echo b >&2; \
+                  printf 'c\\nd'; printf partial";
+    // conmon's log, from a private podman.
+    let pd = s.c.dir.join("podman");
+    std::fs::create_dir_all(&pd).unwrap();
+    let conf = pd.join("containers.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[containers]\ndefault_ulimits = []\n[engine]\nlock_type = \"file\"\ntmp_dir = \"{}\"\n",
+            pd.join("tmp").display()
+        ),
+    )
+    .unwrap();
+    common::fixtures::probe();
+    let img = pd.join("image");
+    let made = std::process::Command::new("bash")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rootfs-fixtures/make-image.sh"))
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let conmon_log = pd.join("conmon.log");
+    let podman = |args: &[&str]| {
+        std::process::Command::new("timeout")
+            .args(["-k", "10", "60", "podman"])
+            .arg("--root")
+            .arg(pd.join("root"))
+            .arg("--runroot")
+            .arg(pd.join("runroot"))
+            .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"])
+            .args(["--events-backend", "file", "--runtime", "/usr/sbin/runc"])
+            .args(args)
+            .env("CONTAINERS_CONF", &conf)
+            .output()
+            .unwrap()
+    };
+    let image = format!("oci:{}:latest", img.display());
+    let log_opt = format!("path={}", conmon_log.display());
+    let o = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+        "--log-driver",
+        "k8s-file",
+        "--log-opt",
+        &log_opt,
+        &image,
+        "/bin/sh",
+        "-c",
+        script,
+    ]);
+    let _ = podman(&["rmi", "--all", "--force"]);
+    assert!(o.status.success(), "podman run: {o:?}");
+    // Ours.
+    s.c.bundle.args(&["/bin/sh", "-c", script]);
+    s.run_d(&["--restart", "no"]).expect_ok("run -d");
+    s.wait_for("the exit", |v| status(v)["phase"] == "stopped");
+    let ours = read_log(&s.record_dir(s.id()).join("container.log"));
+    let theirs = read_log(&conmon_log);
+    assert!(!theirs.is_empty(), "conmon wrote nothing");
+    let (ours, theirs) = (lines_of(&ours), lines_of(&theirs));
+    assert!(
+        ours == theirs,
+        "ours {:?}\nconmon's {:?}",
+        short(&ours),
+        short(&theirs)
+    );
+    assert_eq!(ours.1, [b"b".to_vec()]);
+    s.cmd(&["delete", s.id()]).expect_ok("delete");
+    s.assert_all_gone(s.id());
+}
+
+fn short(v: &(Vec<Vec<u8>>, Vec<Vec<u8>>)) -> Vec<String> {
+    v.0.iter()
+        .chain(&v.1)
+        .map(|l| {
+            format!(
+                "{}({})",
+                String::from_utf8_lossy(&l[..l.len().min(8)]),
+                l.len()
+            )
+        })
+        .collect()
+}
