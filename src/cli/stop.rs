@@ -8,7 +8,6 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 
 use super::GlobalArgs;
-use crate::log::Logger;
 use crate::supervise::units::parse_duration;
 use crate::Result;
 
@@ -22,6 +21,6 @@ pub struct Args {
 }
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
-    crate::supervise::stop(&g.root, &a.id, a.time, &Logger::from_cli(g))?;
+    crate::supervise::stop(&g.root, &a.id, a.time)?;
     Ok(0)
 }

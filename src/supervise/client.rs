@@ -58,14 +58,12 @@ pub fn run_detached(
     Ok(())
 }
 
-/// Ask a live supervisor to re-read its record, and wait for it to exit
-/// when that is what the record now asks for.
-fn nudge(sup: Option<std::os::fd::OwnedFd>, wait: bool) {
+/// Ask a live supervisor to re-read its record (which now tells it to
+/// end), and wait for it to exit.
+fn nudge(sup: Option<std::os::fd::OwnedFd>) {
     if let Some(fd) = sup {
         pidfd_signal(&fd, libc::SIGUSR1);
-        if wait {
-            wait_exit(&fd, Some(SUPERVISOR_EXIT));
-        }
+        wait_exit(&fd, Some(SUPERVISOR_EXIT));
     }
 }
 
@@ -113,14 +111,14 @@ pub fn delete(root: &Path, id: &str, force: bool, log: &Logger) -> Result<bool> 
     }
     let sup = supervisor_fd(&rd);
     rd.remove()?;
-    nudge(sup, true);
+    nudge(sup);
     Ok(true)
 }
 
 /// `rt stop`: the stop signal, then SIGKILL to every process after
 /// `time` (default: the record's --stop-timeout, else 10 s). A supervised
 /// container stays stopped until `rt start`.
-pub fn stop(root: &Path, id: &str, time: Option<Duration>, _log: &Logger) -> Result<()> {
+pub fn stop(root: &Path, id: &str, time: Option<Duration>) -> Result<()> {
     let mut timeout = time;
     let mut sup = None;
     let supervised = match RecordDir::open(root, id)? {
@@ -139,7 +137,7 @@ pub fn stop(root: &Path, id: &str, time: Option<Duration>, _log: &Logger) -> Res
         Err(crate::Error::State(state::Error::NotFound(_))) if supervised => {}
         Err(e) => return Err(e),
     }
-    nudge(sup, true);
+    nudge(sup);
     Ok(())
 }
 
