@@ -184,3 +184,23 @@ fn the_containers_orphans_are_reaped() {
         .expect_ok("delete --force");
     s.assert_all_gone(s.id());
 }
+
+#[test]
+fn sigterm_to_the_supervisor_stops_the_container_for_good() {
+    let Some(mut s) = Sup::new("sv-term") else {
+        return;
+    };
+    s.c.bundle.probe(&["signal-wait"]);
+    s.run_d(&["--restart", "always"]).expect_ok("run -d");
+    let sup = s.supervisor_pid();
+    // SAFETY: signalling the supervisor this test started.
+    unsafe { libc::kill(sup, libc::SIGTERM) };
+    assert!(wait_dead(sup), "the supervisor exits");
+    let v = s.inspect();
+    assert_eq!(status(&v)["lastExit"]["exitCode"], 15, "{v:#}");
+    assert_eq!(status(&v)["lastExit"]["reason"], "stopped", "{v:#}");
+    assert_eq!(status(&v)["desired"], "stopped", "{v:#}");
+    assert_eq!(v["state"]["status"], "stopped", "{v:#}");
+    s.cmd(&["delete", s.id()]).expect_ok("delete");
+    s.assert_all_gone(s.id());
+}

@@ -121,6 +121,7 @@ fn lines_survive_restarts_and_rotations_exactly_once() {
 
     s.cmd(&["delete", s.id()]).expect_ok("delete");
     s.assert_all_gone(s.id());
+    assert!(log.exists(), "a --log-path of the user's stays");
 }
 
 #[test]
