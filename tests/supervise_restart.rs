@@ -260,3 +260,48 @@ fn bad_flags_and_a_failed_first_start_leave_nothing() {
     assert!(out.last_err_line().contains("/no/such/program"), "{out:#?}");
     s.assert_all_gone(s.id());
 }
+
+#[test]
+fn a_container_that_reaches_rt_gets_a_sealed_supervisor() {
+    let Some(mut s) = Sup::new("sv-sealed") else {
+        return;
+    };
+    // CAP_SYS_PTRACE without a user namespace gets past non-dumpable:
+    // create re-executes rt from a sealed copy, so the supervisor must
+    // run from one before any worker creates.
+    let mut caps: Vec<String> =
+        serde_json::from_value(s.c.bundle.get("/process/capabilities/bounding")).unwrap();
+    caps.push("CAP_SYS_PTRACE".into());
+    let refs: Vec<&str> = caps.iter().map(String::as_str).collect();
+    s.c.bundle.all_caps(&refs);
+    s.c.bundle.probe(&["sleep", "1000"]);
+    s.run_d(&[
+        "--restart",
+        "always",
+        "--restart-delay",
+        "50ms",
+        "--health-cmd",
+        r#"["/probe","exit","0"]"#,
+        "--health-interval",
+        "20ms",
+    ])
+    .expect_ok("run -d");
+    s.wait_for("healthy", |v| status(v)["health"]["status"] == "healthy");
+    let sup = s.supervisor_pid();
+    let exe = std::fs::read_link(format!("/proc/{sup}/exe")).unwrap();
+    let rt = std::fs::canonicalize(&s.c.rt.bin).unwrap();
+    assert_ne!(exe, rt, "the supervisor runs from a sealed copy");
+    s.cmd(&["kill", s.id(), "KILL"]).expect_ok("kill");
+    let v = s.wait_for("a restart", |v| {
+        count(v) == 1 && status(v)["health"]["status"] == "healthy"
+    });
+    assert_eq!(v["state"]["status"], "running", "{v:#}");
+    assert_eq!(
+        supervise_util::supervisors_of(s.id()),
+        [sup],
+        "one supervisor"
+    );
+    s.cmd(&["delete", "--force", s.id()])
+        .expect_ok("delete --force");
+    s.assert_all_gone(s.id());
+}

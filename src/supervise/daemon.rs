@@ -92,6 +92,12 @@ pub fn run(opts: Options) -> crate::Result<u8> {
             return Err(e.into());
         }
     };
+    // Kept open across a sealed re-exec (in Sup::new); from here on ours
+    // alone: nothing a worker executes may inherit it.
+    if let Some(fd) = &ready {
+        // SAFETY: fcntl on the descriptor we own.
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
     let first = sup.first_start();
     report(
         &mut ready,
@@ -146,7 +152,9 @@ impl Sup {
         // Parsing the bundle is heavy: ask a worker.
         let bundle = rec.config.bundle.clone();
         if worker::run(&[], None, || Ok(jobs::needs_sealed_exe(&bundle))).unwrap_or(false) {
-            crate::security::exe::reexec_sealed()
+            // Re-executes this process (same arguments) unless it already
+            // runs from a sealed copy.
+            crate::security::exe::protect(root, true, false)
                 .map_err(|e| Error::Failed(format!("sealed copy of rt: {e}")))?;
         }
         let lock = record::take_supervisor_lock(&dir, id)?;

@@ -160,9 +160,10 @@ pub fn probe(root: &Path, id: &str, cmd: &[String], out: RawFd) -> Result<i32> {
     )
 }
 
-/// Would creating this bundle re-execute rt from a sealed copy
-/// (security/exe.rs)? Then the supervisor must already run from one: a
-/// worker re-executing itself would start a second supervisor.
+/// Would creating this bundle (or exec'ing a probe into it) re-execute rt
+/// from a sealed copy (security/exe)? Then the supervisor must already
+/// run from one: a worker re-executing itself would restart as a second
+/// supervisor (which its lock refuses, failing the start).
 pub fn needs_sealed_exe(bundle: &Path) -> bool {
     let Ok(b) = crate::spec::load(bundle) else {
         return false;
@@ -175,7 +176,7 @@ pub fn needs_sealed_exe(bundle: &Path) -> bool {
         .process()
         .as_ref()
         .and_then(|p| p.capabilities().as_ref());
-    crate::security::exe::reaches_runtime(caps, user_ns)
+    crate::security::exe::reaches_runtime(caps, user_ns) || !container::stub_allowed(&b.spec)
 }
 
 /// OOM kills counted in the container's memory cgroup so far.
