@@ -32,7 +32,10 @@ fn on_failure_restarts_with_growing_delays_then_stops() {
         "1s",
     ])
     .expect_ok("run -d");
-    let v = s.wait_for("the policy to give up", |v| phase(v) == "stopped");
+    // The record says stopped just before its supervisor exits.
+    let v = s.wait_for("the policy to give up", |v| {
+        phase(v) == "stopped" && status(v)["supervisorPid"] == 0
+    });
     let st = status(&v);
     assert_eq!(count(&v), 3, "{v:#}");
     assert_eq!(st["restartDelaysMs"], json!([50, 100, 200]), "{v:#}");

@@ -77,26 +77,33 @@ pub fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
 }
 
 /// `rt delete` of a supervised container; Ok(false) when it has no record
-/// (the plain delete applies).
+/// (the plain delete applies). The record says `deleted` first, so its
+/// supervisor starts nothing more; the container is removed without the
+/// record's lock held (the supervisor may need it meanwhile to record the
+/// container's end, and must reap its processes for the init to finish).
 pub fn delete(root: &Path, id: &str, force: bool, log: &Logger) -> Result<bool> {
     let Some(rd) = RecordDir::open(root, id)? else {
         return Ok(false);
     };
     let mut rec = rd.load()?;
+    // Refused before anything changes: a running container needs --force.
+    if !force
+        && matches!(
+            current_status(root, id),
+            Some(Status::Running | Status::Paused)
+        )
+    {
+        drop(rd);
+        let c = Container::load(root, id)?;
+        return container::delete(c, false, log).map(|()| true);
+    }
+    rec.status.desired = Desired::Deleted;
+    rd.save(&rec)?;
+    let sup = supervisor_fd(&rd);
+    drop(rd);
     match Container::load(root, id) {
-        Ok(c) => {
-            // Refused before anything changes: a running container needs
-            // --force.
-            if !force && matches!(c.status(), Status::Running | Status::Paused) {
-                return container::delete(c, false, log).map(|()| true);
-            }
-            rec.status.desired = Desired::Deleted;
-            rd.save(&rec)?;
-            container::delete(c, force, log)?;
-        }
+        Ok(c) => container::delete(c, force, log)?,
         Err(crate::Error::State(state::Error::NotFound(_))) => {
-            rec.status.desired = Desired::Deleted;
-            rd.save(&rec)?;
             if let Ok(d) = state::StateDir::open(root, id) {
                 d.remove()?;
             }
@@ -109,8 +116,9 @@ pub fn delete(root: &Path, id: &str, force: bool, log: &Logger) -> Result<bool> 
             _ => {}
         }
     }
-    let sup = supervisor_fd(&rd);
-    rd.remove()?;
+    if let Some(rd) = RecordDir::open(root, id)? {
+        rd.remove()?;
+    }
     nudge(sup);
     Ok(true)
 }

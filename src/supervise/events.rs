@@ -111,10 +111,11 @@ pub fn pidfd_signal(pidfd: &OwnedFd, sig: i32) {
     };
 }
 
-/// `kill(2)` that ignores a process already gone.
+/// `kill(2)` that ignores a process already gone: a pid, or with a
+/// negative value a process group. Never 0 or -1 (ours, or everyone).
 pub fn signal(pid: i32, sig: i32) {
-    if pid > 0 {
-        // SAFETY: kill with a positive pid and a valid signal number.
+    if !(-1..=0).contains(&pid) {
+        // SAFETY: kill of one process or one group, a valid signal number.
         unsafe { libc::kill(pid, sig) };
     }
 }

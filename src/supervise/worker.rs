@@ -38,6 +38,13 @@ where
         Err(e) => Err(format!("fork worker: {e}")),
         Ok(ForkResult::Child) => {
             drop(r);
+            if timeout.is_some() {
+                // Its own process group, which a timeout kills whole: the
+                // processes it was starting (an exec's intermediate and
+                // the probe itself) with it.
+                // SAFETY: setpgid on ourselves.
+                unsafe { libc::setpgid(0, 0) };
+            }
             for &fd in close {
                 // SAFETY: closing descriptors this process inherited.
                 unsafe { libc::close(fd) };
@@ -62,8 +69,16 @@ where
         }
         Ok(ForkResult::Parent { child }) => {
             drop(w);
+            if timeout.is_some() {
+                // Both sides, so the group exists whichever runs first.
+                // SAFETY: setpgid on our own child.
+                unsafe { libc::setpgid(child.as_raw(), child.as_raw()) };
+            }
             let got = read_all(r, timeout);
             if got.is_err() {
+                if timeout.is_some() {
+                    signal(-child.as_raw(), libc::SIGKILL);
+                }
                 signal(child.as_raw(), libc::SIGKILL);
             }
             let _ = waitpid(child, None);

@@ -104,8 +104,11 @@ impl Sup {
     pub fn assert_all_gone(&self, id: &str) {
         let rd = self.record_dir(id);
         assert!(!rd.exists(), "record dir {} is left", rd.display());
-        let sups = supervisors_of(id);
-        assert!(sups.is_empty(), "supervisor(s) {sups:?} of {id} left");
+        let sups = supervisor_processes(id);
+        assert!(
+            sups.is_empty(),
+            "supervisor process(es) {sups:?} of {id} left"
+        );
         let c = &self.c;
         common_nothing_left(c, id);
     }
@@ -121,7 +124,7 @@ impl Drop for Sup {
         // when the Case drops; a supervisor it could not reach is killed
         // here so no test leaves a daemon behind.
         let _ = self.c.rt.delete_force(&self.c.id);
-        for pid in supervisors_of(&self.c.id) {
+        for pid in supervisor_processes(&self.c.id) {
             // SAFETY: killing a supervisor this test started.
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
@@ -132,8 +135,27 @@ pub fn status(v: &Value) -> &Value {
     &v["supervisor"]["status"]
 }
 
-/// Supervisor processes for `id`: `rt ... supervise ... ID`.
+/// Supervisor processes for `id`: `rt ... supervise ... ID`, not counting
+/// their short-lived workers (forks with the same command line).
 pub fn supervisors_of(id: &str) -> Vec<i32> {
+    let all = supervisor_processes(id);
+    all.iter()
+        .copied()
+        .filter(|p| !all.contains(&ppid(*p)))
+        .collect()
+}
+
+fn ppid(pid: i32) -> i32 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Supervisors and their workers.
+pub fn supervisor_processes(id: &str) -> Vec<i32> {
     let mut out = Vec::new();
     let Ok(rd) = fs::read_dir("/proc") else {
         return out;
@@ -169,6 +191,18 @@ pub fn processes_running(id: &str, argv: &[&str]) -> Vec<i32> {
         }
     }
     out
+}
+
+/// Wait (bounded) until `cond` holds; false if it never did.
+pub fn eventually(cond: impl Fn() -> bool) -> bool {
+    let end = Instant::now() + WAIT;
+    while !cond() {
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
 }
 
 /// Wait (bounded) for a process to have exited (a zombie counts: its

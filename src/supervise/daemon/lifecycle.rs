@@ -19,15 +19,23 @@ use crate::supervise::record::{self, Desired, Exit, Phase, Record};
 
 impl Sup {
     /// Reap every child that exited: the init, a probe, or an orphan of
-    /// the container that this subreaper inherited.
+    /// the container that this subreaper inherited. All are reaped before
+    /// any is acted on: acting may wait for the record's lock, held by an
+    /// `rt delete` that waits for the container's init, which cannot finish
+    /// exiting while a process of its pid namespace is left unreaped.
     pub(super) fn reap(&mut self) {
+        let mut exited = Vec::new();
         loop {
-            let (pid, status) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(p, c)) => (p.as_raw(), (Some(c), None)),
-                Ok(WaitStatus::Signaled(p, s, _)) => (p.as_raw(), (None, Some(s as i32))),
-                Ok(WaitStatus::StillAlive) | Err(_) => return,
-                Ok(_) => continue,
-            };
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, c)) => exited.push((p.as_raw(), (Some(c), None))),
+                Ok(WaitStatus::Signaled(p, s, _)) => {
+                    exited.push((p.as_raw(), (None, Some(s as i32))))
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        for (pid, status) in exited {
             if self.init.as_ref().is_some_and(|i| i.pid == pid) {
                 self.container_exited(Some(status));
             } else if self.probe.as_ref().is_some_and(|p| p.pid == pid) {
