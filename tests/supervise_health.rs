@@ -173,3 +173,35 @@ fn no_probe_runs_while_the_container_is_paused() {
         .expect_ok("delete --force");
     s.assert_all_gone(s.id());
 }
+
+#[test]
+fn a_probe_killed_while_it_is_being_started_leaves_nothing() {
+    let Some(mut s) = Sup::new("sv-probestart") else {
+        return;
+    };
+    // 5 ms: most probes time out while `exec` is still setting them up,
+    // so the worker starting them is killed with what it started.
+    s.c.bundle.probe(&["sleep", "1000"]);
+    s.run_d(&[
+        "--health-cmd",
+        r#"["/probe","sleep","999"]"#,
+        "--health-interval",
+        "10ms",
+        "--health-timeout",
+        "5ms",
+        "--health-retries",
+        "1000",
+    ])
+    .expect_ok("run -d");
+    s.wait_for("many failed probes", |v| {
+        health(v)["failingStreak"].as_u64().unwrap_or(0) >= 30
+    });
+    assert!(
+        eventually(|| processes_running(s.id(), HUNG).is_empty()),
+        "probes left running: {:?}",
+        processes_running(s.id(), HUNG)
+    );
+    s.cmd(&["delete", "--force", s.id()])
+        .expect_ok("delete --force");
+    s.assert_all_gone(s.id());
+}
