@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 
 use super::GlobalArgs;
+use crate::log::Logger;
 use crate::supervise::units::parse_duration;
 use crate::Result;
 
@@ -21,6 +22,6 @@ pub struct Args {
 }
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
-    crate::supervise::stop(&g.root, &a.id, a.time)?;
+    crate::supervise::stop(&g.root, &a.id, a.time, &Logger::from_cli(g))?;
     Ok(0)
 }

@@ -126,7 +126,7 @@ pub fn delete(root: &Path, id: &str, force: bool, log: &Logger) -> Result<bool> 
 /// `rt stop`: the stop signal, then SIGKILL to every process after
 /// `time` (default: the record's --stop-timeout, else 10 s). A supervised
 /// container stays stopped until `rt start`.
-pub fn stop(root: &Path, id: &str, time: Option<Duration>) -> Result<()> {
+pub fn stop(root: &Path, id: &str, time: Option<Duration>, log: &Logger) -> Result<()> {
     let mut timeout = time;
     let mut sup = None;
     let supervised = match RecordDir::open(root, id)? {
@@ -141,7 +141,7 @@ pub fn stop(root: &Path, id: &str, time: Option<Duration>) -> Result<()> {
         None => false,
     };
     match Container::load(root, id) {
-        Ok(c) => stop_container(root, c, timeout.unwrap_or(Duration::from_secs(10)))?,
+        Ok(c) => stop_container(root, c, timeout.unwrap_or(Duration::from_secs(10)), log)?,
         Err(crate::Error::State(state::Error::NotFound(_))) if supervised => {}
         Err(e) => return Err(e),
     }
@@ -149,7 +149,7 @@ pub fn stop(root: &Path, id: &str, time: Option<Duration>) -> Result<()> {
     Ok(())
 }
 
-fn stop_container(root: &Path, c: Container, timeout: Duration) -> Result<()> {
+fn stop_container(root: &Path, c: Container, timeout: Duration, log: &Logger) -> Result<()> {
     let status = c.status();
     if !matches!(status, Status::Created | Status::Running | Status::Paused) {
         return Ok(());
@@ -157,7 +157,9 @@ fn stop_container(root: &Path, c: Container, timeout: Duration) -> Result<()> {
     let id = c.id().to_string();
     let pidfd =
         pidfd_open(c.state.pid).map_err(|e| Error::io(format!("watch container {id:?}"), e))?;
-    container::kill(&c, stop_signal(&c.state.annotations), false)?;
+    let mut c = c;
+    let sig = stop_signal(&c.state.annotations);
+    container::kill(&mut c, sig, false, log)?;
     if status == Status::Paused {
         // A frozen process acts on no signal: let it see this one.
         if let Some(cg) = c.cgroup_opt()? {
@@ -168,9 +170,9 @@ fn stop_container(root: &Path, c: Container, timeout: Duration) -> Result<()> {
     if wait_exit(&pidfd, Some(timeout)) {
         return Ok(());
     }
-    let c = Container::load(root, &id)?;
+    let mut c = Container::load(root, &id)?;
     if c.status() != Status::Stopped {
-        container::kill(&c, libc::SIGKILL, true)?;
+        container::kill(&mut c, libc::SIGKILL, true, log)?;
     }
     drop(c);
     if !wait_exit(&pidfd, Some(Duration::from_secs(10))) {

@@ -58,6 +58,11 @@ pub fn start(root: &Path, rec: &Record, rec_dir: &Path, log: &Logger) -> Result<
         preserve_fds: 0,
         no_new_keyring: cfg.create.no_new_keyring,
         console_fd: None,
+        cgroup_driver: if cfg.create.systemd_cgroup {
+            crate::cgroups::Driver::Systemd
+        } else {
+            crate::cgroups::Driver::Cgroupfs
+        },
     })?;
     let mut c = Container {
         dir: created.dir,

@@ -56,6 +56,9 @@ pub struct CreateConfig {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub rootless: bool,
+    /// `--systemd-cgroup`: a systemd scope per incarnation.
+    #[serde(default)]
+    pub systemd_cgroup: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

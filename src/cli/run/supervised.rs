@@ -219,6 +219,7 @@ pub fn run(g: &GlobalArgs, a: &Args, id: &str, bundle: &Path, owned: bool) -> Re
         no_pivot: f.no_pivot,
         no_new_keyring: f.no_new_keyring,
         rootless: g.rootless(),
+        systemd_cgroup: g.systemd_cgroup,
     };
     let root = absolute(&g.root)?;
     let config = a
