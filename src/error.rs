@@ -21,6 +21,8 @@ pub enum Error {
     Hook(#[from] crate::hooks::Error),
     #[error(transparent)]
     Image(#[from] crate::image::Error),
+    #[error(transparent)]
+    Supervise(#[from] crate::supervise::Error),
     #[error("{0}")]
     Usage(String),
     #[error("{context}: {source}")]

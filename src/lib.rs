@@ -14,6 +14,7 @@ pub mod rootfs;
 pub mod security;
 pub mod spec;
 pub mod state;
+pub mod supervise;
 pub mod syscall;
 pub mod testpoint;
 

@@ -15,8 +15,13 @@ pub struct Args {
 }
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
+    let log = Logger::from_cli(g);
+    // A supervised container goes with its record, logs and supervisor.
+    if crate::supervise::delete(&g.root, &a.id, a.force, &log)? {
+        return Ok(0);
+    }
     match Container::load(&g.root, &a.id) {
-        Ok(c) => container::delete(c, a.force, &Logger::from_cli(g))?,
+        Ok(c) => container::delete(c, a.force, &log)?,
         // A directory without state.json is what a killed `create` leaves:
         // remove it; with --force a missing container is not an error, as
         // in runc (containerd relies on that).

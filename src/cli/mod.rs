@@ -14,8 +14,10 @@ mod events;
 mod exec;
 mod features;
 mod image;
+mod inspect;
 mod kill;
 mod list;
+mod logs;
 mod pause;
 mod ps;
 mod resume;
@@ -23,6 +25,8 @@ mod run;
 mod spec;
 mod start;
 mod state;
+mod stop;
+mod supervise;
 mod update;
 
 #[derive(Debug, Parser)]
@@ -95,6 +99,14 @@ pub enum Command {
     Update(update::Args),
     /// Work with OCI images: unpack an image layout into a bundle.
     Image(image::Args),
+    /// Stop a container: its stop signal, then SIGKILL after a timeout.
+    Stop(stop::Args),
+    /// Print a supervised container's output (its CRI log).
+    Logs(logs::Args),
+    /// Attach a new supervisor to a supervised container (or --all).
+    Supervise(supervise::Args),
+    /// Print a container's state and its supervisor's record as JSON.
+    Inspect(inspect::Args),
 }
 
 /// An unprivileged user cannot write /run: like runc (which uses
@@ -199,5 +211,9 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Resume(a) => resume::run(g, a),
         Command::Update(a) => update::run(g, a),
         Command::Image(a) => image::run(g, a),
+        Command::Stop(a) => stop::run(g, a),
+        Command::Logs(a) => logs::run(g, a),
+        Command::Supervise(a) => supervise::run(g, a),
+        Command::Inspect(a) => inspect::run(g, a),
     }
 }

@@ -15,6 +15,7 @@ use crate::process::supervise;
 use crate::{Error, Result};
 
 mod image;
+pub mod supervised;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -34,6 +35,8 @@ pub struct Args {
     pub flags: CreateFlags,
     #[command(flatten)]
     pub image: image::ImageArgs,
+    #[command(flatten)]
+    pub supervise: supervised::Flags,
     /// Container id, or (for people) a bundle directory to run once.
     #[arg(required_unless_present = "image")]
     pub id: Option<String>,
@@ -46,6 +49,12 @@ pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
     if a.detach && a.keep {
         return Err(Error::Usage("--keep makes no sense with --detach".into()));
     }
+    if a.supervise.given() && !a.detach {
+        return Err(Error::Usage(
+            "--restart, --health-*, --stop-timeout and --log-* are for a supervised container: add -d"
+                .into(),
+        ));
+    }
     if a.image.image.is_some() {
         return image::run(g, &a);
     }
@@ -53,6 +62,9 @@ pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
         return Err(Error::Usage("a command after -- needs --image".into()));
     }
     let (id, bundle, transient) = target(&a)?;
+    if a.supervise.given() {
+        return supervised::run(g, &a, &id, &bundle, false);
+    }
     run_bundle(g, &a, &id, &bundle, transient)
 }
 

@@ -1,5 +1,6 @@
 use clap::Args as ClapArgs;
 
+use super::run::supervised::global_args;
 use super::GlobalArgs;
 use crate::container::{self, Container};
 use crate::log::Logger;
@@ -11,6 +12,10 @@ pub struct Args {
 }
 
 pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
+    // A stopped supervised container: a new supervisor starts it again.
+    if crate::supervise::start(&g.root, &a.id, &global_args(g))? {
+        return Ok(0);
+    }
     let mut c = Container::load(&g.root, &a.id)?;
     let log = Logger::from_cli(g);
     match container::start(&mut c, &log) {

@@ -16,7 +16,7 @@ mod pidns;
 mod signal;
 mod start;
 
-pub use create::{create, write_pid_file, CreateOptions, Created};
+pub use create::{create, stub_allowed, write_pid_file, CreateOptions, Created};
 pub use delete::delete;
 pub use exec::{container_spec, exec, ExecOptions};
 pub use kill::kill;

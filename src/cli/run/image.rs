@@ -31,9 +31,9 @@ pub struct ImageArgs {
 const CPU_PERIOD: u64 = 100_000;
 
 pub fn run(g: &GlobalArgs, a: &Args) -> Result<u8> {
-    if a.detach || a.keep {
+    if a.keep {
         return Err(Error::Usage(
-            "--image runs in the foreground and cleans up: no --detach or --keep".into(),
+            "--image cleans up after itself: no --keep".into(),
         ));
     }
     if a.id.is_some() || a.bundle.is_some() {
@@ -44,7 +44,19 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<u8> {
     let img = a.image.image.as_deref().unwrap_or_default();
     let id = a.image.name.clone().unwrap_or_else(transient_id);
     crate::state::validate_id(&id)?;
+    if a.detach {
+        super::supervised::ensure_free(&g.root, &id)?;
+    }
     let (bundle, _report) = image::prepare_run_bundle(&g.root, img, &id, false, None)?;
+    if a.detach {
+        // Supervised: the bundle lives as long as the container.
+        let r =
+            configure(&bundle, a).and_then(|()| super::supervised::run(g, a, &id, &bundle, true));
+        if r.is_err() {
+            let _ = image::remove_bundle(&bundle);
+        }
+        return r;
+    }
     let result = configure(&bundle, a).and_then(|()| run_bundle(g, a, &id, &bundle, true));
     let removed = image::remove_bundle(&bundle);
     let code = result?;
@@ -64,7 +76,7 @@ fn configure(bundle: &Path, a: &Args) -> Result<()> {
     }
     // A terminal when a person is at one; plain stdio for pipes and scripts.
     v["process"]["terminal"] =
-        json!(std::io::stdin().is_terminal() && std::io::stdout().is_terminal());
+        json!(!a.detach && std::io::stdin().is_terminal() && std::io::stdout().is_terminal());
     if let Some(bytes) = a.image.memory {
         v["linux"]["resources"]["memory"]["limit"] = json!(bytes);
     }
