@@ -6,16 +6,12 @@ mod common;
 mod supervise_util;
 
 use serde_json::Value;
-use supervise_util::{eventually, processes_running, status, Sup};
+use supervise_util::{count, eventually, processes_running, status, Sup};
 
 const HUNG: &[&str] = &["/probe", "sleep", "999"];
 
 fn health(v: &Value) -> &Value {
     &status(v)["health"]
-}
-
-fn count(v: &Value) -> u64 {
-    status(v)["restartCount"].as_u64().unwrap_or(0)
 }
 
 #[test]

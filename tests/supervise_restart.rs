@@ -7,14 +7,10 @@ mod common;
 mod supervise_util;
 
 use serde_json::{json, Value};
-use supervise_util::{status, Sup};
+use supervise_util::{count, status, Sup};
 
 fn phase(v: &Value) -> &str {
     status(v)["phase"].as_str().unwrap_or("")
-}
-
-fn count(v: &Value) -> u64 {
-    status(v)["restartCount"].as_u64().unwrap_or(0)
 }
 
 #[test]

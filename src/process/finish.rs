@@ -18,7 +18,7 @@ pub struct Program {
     envp: Vec<CString>,
     stub: Option<RawFd>,
     /// A notifying seccomp filter's listener, for rt to hand to the agent.
-    pub listener: Option<OwnedFd>,
+    listener: Option<OwnedFd>,
 }
 
 pub fn prepare(
@@ -56,6 +56,19 @@ pub fn prepare(
 }
 
 impl Program {
+    /// Tell rt we are ready to exec. A notifying filter's listener rides
+    /// along and is closed here: the container must not keep it (it could
+    /// answer its own notifications).
+    pub fn send_ready(&mut self, chan: &super::channel::Channel) -> Result<()> {
+        let listener = self.listener.take();
+        chan.send_with_fd(
+            &super::channel::Msg::Ready,
+            listener
+                .as_ref()
+                .map(|f| std::os::fd::AsRawFd::as_raw_fd(f)),
+        )
+    }
+
     pub fn exec(self, process: &Process) -> Result<Infallible> {
         limits::apply_final_affinity(process)?;
         match self.stub {

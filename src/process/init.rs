@@ -3,7 +3,7 @@
 //! cause; nothing here prints.
 
 use std::convert::Infallible;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 
 use nix::fcntl::OFlag;
 use nix::sched::{unshare, CloneFlags};
@@ -74,11 +74,7 @@ pub fn run(cfg: &InitConfig, chan: &Channel) -> Result<Infallible> {
     // Everything that can fail has been done. From here on rt may exit: no
     // longer die with it.
     set_pdeathsig(0)?;
-    // A notifying filter's listener rides along; the container must not
-    // keep it (it could answer its own notifications).
-    let listener = program.listener.take();
-    chan.send_with_fd(&Msg::Ready, listener.as_ref().map(|f| f.as_raw_fd()))?;
-    drop(listener);
+    program.send_ready(chan)?;
     wait_for_start(cfg, &state_json)?;
     program.exec(process)
 }

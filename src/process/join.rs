@@ -13,7 +13,7 @@
 //! cgroup as the source of CLONE_INTO_CGROUP.
 
 use std::convert::Infallible;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
@@ -104,10 +104,6 @@ fn run(cfg: &ExecConfig, chan: &Channel) -> Result<Infallible> {
         cfg.exec_stub,
     )?;
     super::init::set_pdeathsig(0)?;
-    // A notifying filter's listener rides along; the container must not
-    // keep it (it could answer its own notifications).
-    let listener = program.listener.take();
-    chan.send_with_fd(&Msg::Ready, listener.as_ref().map(|f| f.as_raw_fd()))?;
-    drop(listener);
+    program.send_ready(chan)?;
     program.exec(process)
 }

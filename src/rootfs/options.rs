@@ -126,33 +126,10 @@ pub const KNOWN: &[&str] = &[
     "ridmap",
 ];
 
-/// The recursive forms of mount(8) options; those attr.rs knows are
-/// honoured, the rest (superblock flags) refused.
-const RECURSIVE: &[&str] = &[
-    "rro",
-    "rrw",
-    "rnosuid",
-    "rsuid",
-    "rnodev",
-    "rdev",
-    "rnoexec",
-    "rexec",
-    "rsync",
-    "rasync",
-    "rdirsync",
-    "rmand",
-    "rnomand",
-    "rnoatime",
-    "ratime",
-    "rrelatime",
-    "rnorelatime",
-    "rstrictatime",
-    "rnostrictatime",
-    "rnodiratime",
-    "rdiratime",
-    "rnosymfollow",
-    "rsymfollow",
-];
+/// Recursive forms of mount(8) options that are superblock flags:
+/// mount_setattr has no per-mount attribute for them (the recursive
+/// attributes it has are attr.rs's).
+const RECURSIVE_SUPERBLOCK: &[&str] = &["rsync", "rasync", "rdirsync", "rmand", "rnomand"];
 
 pub fn parse(options: &[String]) -> Result<MountOptions, UnsupportedOption> {
     let mut o = MountOptions::default();
@@ -222,7 +199,7 @@ pub fn parse(options: &[String]) -> Result<MountOptions, UnsupportedOption> {
                 a.set = (a.set & !x.clr) | x.set;
                 a.clr = (a.clr & !x.set) | x.clr;
             }
-            r if RECURSIVE.contains(&r) => {
+            r if RECURSIVE_SUPERBLOCK.contains(&r) => {
                 return Err(unsupported(
                     r,
                     "a superblock flag: mount_setattr cannot set it per mount, recursively or not",

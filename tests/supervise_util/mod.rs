@@ -135,6 +135,11 @@ pub fn status(v: &Value) -> &Value {
     &v["supervisor"]["status"]
 }
 
+/// How often the supervisor restarted the container.
+pub fn count(v: &Value) -> u64 {
+    status(v)["restartCount"].as_u64().unwrap_or(0)
+}
+
 /// Supervisor processes for `id`: `rt ... supervise ... ID`, not counting
 /// their short-lived workers (forks with the same command line).
 pub fn supervisors_of(id: &str) -> Vec<i32> {
