@@ -63,9 +63,7 @@ impl Program {
         let listener = self.listener.take();
         chan.send_with_fd(
             &super::channel::Msg::Ready,
-            listener
-                .as_ref()
-                .map(|f| std::os::fd::AsRawFd::as_raw_fd(f)),
+            listener.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
         )
     }
 
