@@ -123,6 +123,9 @@ fn unpack(g: &GlobalArgs, a: UnpackArgs) -> Result<u8> {
         for (p, u, gid) in &r.unapplied_owners {
             eprintln!("rootless: could not set owner of {p} to {u}:{gid} (recorded in user.rootlesscontainers)");
         }
+        for (p, name, why) in &r.skipped_xattrs {
+            eprintln!("xattr {name} of {p} not applied: {why}");
+        }
     }
     Ok(0)
 }

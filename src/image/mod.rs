@@ -30,9 +30,11 @@ mod media;
 mod pipeline;
 mod progress;
 pub mod reference;
+mod tarstream;
 mod unpack;
 pub mod user;
 mod whiteout;
+mod xattr;
 
 pub use extract::Limits;
 pub use unpack::{

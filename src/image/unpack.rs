@@ -53,6 +53,8 @@ pub struct UnpackReport {
     pub compressed_bytes: u64,
     pub entries: u64,
     pub unapplied_owners: Vec<(String, u64, u64)>,
+    /// Attributes not applied: path, name, reason.
+    pub skipped_xattrs: Vec<(String, String, String)>,
     pub elapsed: Duration,
 }
 
@@ -230,6 +232,7 @@ fn unpack_into(
         compressed_bytes: 0,
         entries: 0,
         unapplied_owners: Vec::new(),
+        skipped_xattrs: Vec::new(),
         elapsed: Duration::ZERO,
     };
     let rootfs = bundle.join(ROOTFS);
@@ -331,6 +334,9 @@ fn apply_one(
     report
         .unapplied_owners
         .append(&mut applier.stats.unapplied_owners);
+    report
+        .skipped_xattrs
+        .append(&mut applier.stats.skipped_xattrs);
     Ok(())
 }
 

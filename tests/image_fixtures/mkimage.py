@@ -37,7 +37,7 @@ class Tar:
                                encoding="utf-8", errors="surrogateescape")
 
     def add(self, name, kind=tarfile.REGTYPE, data=b"", mode=0o644, uid=0, gid=0,
-            mtime=T0, link="", dev=(0, 0), xattrs=None, uname="", gname=""):
+            mtime=T0, link="", dev=(0, 0), xattrs=None, uname="", gname="", pax=None):
         if isinstance(name, bytes):
             name = name.decode("utf-8", "surrogateescape")
         ti = tarfile.TarInfo(name)
@@ -53,6 +53,8 @@ class Tar:
                 "SCHILY.xattr." + k: (v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v)
                 for k, v in xattrs.items()
             }
+        if pax:
+            ti.pax_headers = dict(ti.pax_headers, **pax)
         if kind == tarfile.REGTYPE:
             ti.size = len(data)
             self.tf.addfile(ti, io.BytesIO(data))
@@ -243,6 +245,47 @@ def hostile_layers(case, canary):
     return [base.bytes(), h.bytes()]
 
 
+def cap(words):
+    return b"".join(w.to_bytes(4, "little") for w in words)
+
+
+# Capabilities whose bytes hold a newline (0x0a): CAP_DAC_OVERRIDE|CAP_FOWNER,
+# and a v3 capability whose rootid is 10.
+CAP_NL = cap([0x02000001, 0x0a, 0, 0, 0])
+CAP_V3 = cap([0x03000001, 0x2000, 0, 0, 0, 10])
+
+
+def xattr_layers(case):
+    """Hand-made xattr records; the error cases each break one rule."""
+    base = Tar().dir("etc").file("etc/passwd", PASSWD).dir("ovl").file("ovl/lower", b"lower")
+    t = Tar()
+    if case == "xattr_records":
+        t.file("nl_cap", b"c", mode=0o755, xattrs={"security.capability": CAP_NL})
+        t.file("v3_cap", b"c", mode=0o755, xattrs={"security.capability": CAP_V3})
+        t.file("nl_user", b"u", xattrs={"user.multi": b"line1\nline2\n", "trusted.t": b"\n"})
+        # bsdtar's form: %-encoded name, base64 value (no padding), plus a
+        # name SCHILY also gives (SCHILY wins).
+        t.file("libarchive", b"l", xattrs={"user.both": b"schily"}, pax={
+            "LIBARCHIVE.xattr.user.a%3Db": "AP8KAQ",
+            "LIBARCHIVE.xattr.user.both": "bGliYXJjaGl2ZQ==",
+            "LIBARCHIVE.xattr.security.capability": "AQAAAgogAAAAAAAAAAAAAAAAAAA="})
+    elif case == "xattr_skips":
+        t.dir("ovl", xattrs={"trusted.overlay.opaque": b"y", "user.overlay.opaque": b"y"})
+        t.file("ovl/upper", b"upper", xattrs={"trusted.overlay.redirect": b"/etc",
+                                               "security.selinux": b"system_u:object_r:etc_t:s0",
+                                               "system.nfs4_acl": b"x", "user.kept": b"yes"})
+    elif case == "xattr_long_value":
+        t.file("f", b"x", xattrs={"user.big": b"v" * 65537})
+    elif case == "xattr_long_name":
+        t.file("f", b"x", xattrs={"user." + "n" * 251: b"v"})
+    elif case == "xattr_bad_cap":
+        t.file("f", b"x", xattrs={"security.capability": b"\x01\x00\x00\x02junk"})
+    return [base.bytes(), t.bytes()]
+
+
+XATTR = ["xattr_records", "xattr_skips", "xattr_long_value", "xattr_long_name", "xattr_bad_cap"]
+
+
 def simple_layers():
     t = Tar().dir("etc").file("etc/passwd", PASSWD).file("etc/group", GROUP).file("hello", b"hello world\n")
     return [t.bytes()]
@@ -311,6 +354,7 @@ def main():
     ap.add_argument("--canary", default="/nonexistent/canary")
     ap.add_argument("--user", default=None)
     ap.add_argument("--entries", type=int, default=0)
+    ap.add_argument("--layer", action="append", default=[], help="a tar file (case 'layers')")
     a = ap.parse_args()
     lay = Layout(a.out)
     if a.case == "semantics":
@@ -355,6 +399,11 @@ def main():
     elif a.case == "bomb":
         t = Tar().file("zeros", b"\0" * (16 << 20)).bytes()
         lay.index([tag(lay.image([t], a.comp), "latest")])
+    elif a.case == "layers":
+        tars = [open(p, "rb").read() for p in a.layer]
+        lay.index([tag(lay.image(tars, a.comp), "latest")])
+    elif a.case in XATTR:
+        lay.index([tag(lay.image(xattr_layers(a.case), a.comp), "latest")])
     elif a.case in HOSTILE:
         lay.index([tag(lay.image(hostile_layers(a.case, a.canary), a.comp), "latest")])
     elif a.case in CORRUPT:
