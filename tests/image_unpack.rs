@@ -31,7 +31,10 @@ fn semantics_flat_matches_umoci_and_overlay_matches_flat() {
         &t,
         &["--flat", &image, t.path("b-flat").to_str().unwrap()],
     ));
-    ok(&unpack(&t, &[&image, t.path("b-ovl").to_str().unwrap()]));
+    ok(&unpack(
+        &t,
+        &["--overlay", &image, t.path("b-ovl").to_str().unwrap()],
+    ));
     let u = snapshot(&t.path("umoci/rootfs"));
     let f = snapshot(&t.path("b-flat/rootfs"));
     let o = snapshot(&t.path("b-ovl/rootfs"));
@@ -287,6 +290,7 @@ fn cache_reuses_layers_across_unpacks_and_images() {
             &[
                 "image",
                 "unpack",
+                "--overlay",
                 &format!("{}:{tag}", img.display()),
                 t.path(b).to_str().unwrap(),
             ],
@@ -297,7 +301,7 @@ fn cache_reuses_layers_across_unpacks_and_images() {
     let l = run("base", "b-1");
     assert!(l.contains("1 extracted, 0 cached"), "{l}");
     let entries = || -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(t.path("b-root/.images/chains"))
+        std::fs::read_dir(t.path("b-root-store/layers/chains"))
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect()
@@ -325,7 +329,7 @@ fn cache_reuses_layers_across_unpacks_and_images() {
     );
     assert!(t.path("b-4/rootfs/etc/group").exists());
     assert_eq!(
-        std::fs::read_dir(t.path("b-root/.images/tmp"))
+        std::fs::read_dir(t.path("b-root-store/layers/tmp"))
             .unwrap()
             .count(),
         0
@@ -338,14 +342,14 @@ fn cache_reuses_layers_across_unpacks_and_images() {
     }
     // b-4 still uses the base layer: only the derived one may go.
     let chains = || {
-        std::fs::read_dir(t.path("b-root/.images/chains"))
+        std::fs::read_dir(t.path("b-root-store/layers/chains"))
             .unwrap()
             .count()
     };
     assert_eq!(chains(), 2);
     let o = rt(&t.path("b-root"), &["image", "prune"]);
     ok(&o);
-    assert_eq!(last_line(&o), "removed 1 cached layers");
+    assert_eq!(last_line(&o), "removed 1 cached layers and leftovers");
     assert_eq!(chains(), 1);
     assert_eq!(
         std::fs::read(t.path("b-4/rootfs/hello")).unwrap(),

@@ -104,7 +104,7 @@ fn check(rootfs: &Path, want: &[(&str, &str, Vec<u8>)], what: &str) {
 
 /// Unpacks flat and through the overlay cache and checks both.
 fn unpack_both(t: &TempDir, image: &str, want: &[(&str, &str, Vec<u8>)], what: &str) {
-    for (name, extra) in [("b-flat", Some("--flat")), ("b-ovl", None)] {
+    for (name, extra) in [("b-flat", None), ("b-ovl", Some("--overlay"))] {
         let b = t.path(name);
         let mut args: Vec<&str> = extra.into_iter().collect();
         args.extend(["-q", image, b.to_str().unwrap()]);
@@ -243,7 +243,7 @@ fn attributes_a_layer_may_not_set() {
     let img = t.path("img");
     mkimage(&img, "xattr_skips", &[]);
     let image = format!("{}:latest", img.display());
-    for (name, extra) in [("b-flat", Some("--flat")), ("b-ovl", None)] {
+    for (name, extra) in [("b-flat", None), ("b-ovl", Some("--overlay"))] {
         let b = t.path(name);
         let mut args: Vec<&str> = extra.into_iter().collect();
         args.extend([image.as_str(), b.to_str().unwrap()]);

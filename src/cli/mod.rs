@@ -54,6 +54,10 @@ pub struct GlobalArgs {
     /// Rootless mode: auto, true or false.
     #[arg(long, default_value = "auto", value_parser = ["auto", "true", "false"])]
     pub rootless: String,
+    /// Where images are kept: extracted layers, imported archives
+    /// (root: /var/lib/rt, unprivileged: $XDG_DATA_HOME/rt; or RT_IMAGE_STORE).
+    #[arg(long, global = true, default_value_os_t = crate::image::store::default_store())]
+    pub image_store: PathBuf,
     /// Accepted for compatibility with runc's callers; rt uses cgroupfs.
     #[arg(long, global = true, hide = true)]
     pub criu: Option<String>,

@@ -1,6 +1,8 @@
-//! `rt run --image LAYOUT[:TAG] [--memory SIZE] [--cpus N] -- ARGS`: unpack
-//! the image through the layer cache into a bundle under rt's root, set the
-//! limits asked for, run it in the foreground, and remove it all after.
+//! `rt run --image IMAGE[:TAG] [--memory SIZE] [--cpus N] -- ARGS`: unpack
+//! the image (a layout, an OCI or docker archive) through the store's layer
+//! cache into a bundle under rt's root whose overlay the container mounts
+//! in its own mount namespace, set the limits asked for, run it in the
+//! foreground, and remove it all after.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -44,7 +46,11 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<u8> {
     let img = a.image.image.as_deref().unwrap_or_default();
     let id = a.image.name.clone().unwrap_or_else(transient_id);
     crate::state::validate_id(&id)?;
-    let (bundle, _report) = image::prepare_run_bundle(&g.root, img, &id, false, None)?;
+    let (bundle, report) =
+        image::prepare_run_bundle(&g.root, &g.image_store, img, &id, g.rootless(), None)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     let result = configure(&bundle, a).and_then(|()| run_bundle(g, a, &id, &bundle, true));
     let removed = image::remove_bundle(&bundle);
     let code = result?;
