@@ -200,3 +200,40 @@ fn run_image_overlay_lives_in_the_container_and_survives_a_killed_rt() {
     assert!(!c.rt.root.join(".image-bundles").join(&c.id).exists());
     c.assert_nothing_left();
 }
+
+#[test]
+fn run_image_from_oci_and_docker_archives() {
+    let c = Case::new("image-archive");
+    if !c.is_rt() {
+        return;
+    }
+    let img = sample_image(&c.dir);
+    let st = store(&c);
+    let s = st.to_str().unwrap();
+    let oci = c.dir.join("image-oci.tar");
+    let docker = c.dir.join("image-docker.tar");
+    for (dest, file) in [("oci-archive", &oci), ("docker-archive", &docker)] {
+        let o = Command::new("skopeo")
+            .args(["copy", "--quiet"])
+            .arg(format!("oci:{}:latest", img.display()))
+            .arg(format!("{dest}:{}:localhost/sample:1", file.display()))
+            .output()
+            .expect("run skopeo");
+        assert!(o.status.success(), "skopeo: {o:?}");
+    }
+    for file in [&oci, &docker] {
+        let f = file.to_str().unwrap();
+        let out = c.rt.cmd(&run_image(
+            s,
+            &["--image", f, "--name", &c.id, "--", "/probe", "exit", "3"],
+        ));
+        assert_eq!(out.code, 3, "{f}: {out:#?}");
+        let tagged = format!("{f}:localhost/sample:1");
+        let out =
+            c.rt.cmd(&run_image(s, &["--image", &tagged, "--name", &c.id]));
+        out.expect_ok("run --image ARCHIVE:TAG");
+        assert_eq!(out.json()["pid"]["pid"], 1, "{out:#?}");
+    }
+    assert_eq!(std::fs::read_dir(st.join("tmp")).unwrap().count(), 0);
+    c.assert_nothing_left();
+}

@@ -311,6 +311,10 @@ def corrupt(lay, case):
             cfg["rootfs"]["diff_ids"][0] = sha(b"something else")
         if case == "layer_size_mismatch":
             descs[0]["size"] += 1
+        if case == "gzip_labelled_tar":
+            descs[0]["mediaType"] = MT["none"]
+        if case == "gzip_labelled_zstd":
+            descs[0]["mediaType"] = MT["zstd"]
         if case == "unknown_media_type":
             descs[0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+bzip2"
         if case == "bad_layer_digest":
@@ -339,7 +343,7 @@ def corrupt(lay, case):
     lay.index([tag(d, "latest")])
 
 
-CORRUPT = ["truncated_gzip", "diffid_mismatch", "layer_size_mismatch", "unknown_media_type",
+CORRUPT = ["gzip_labelled_tar", "gzip_labelled_zstd", "truncated_gzip", "diffid_mismatch", "layer_size_mismatch", "unknown_media_type",
            "bad_layer_digest", "unsupported_algorithm", "missing_blob", "layer_digest_mismatch",
            "config_digest_mismatch", "manifest_digest_mismatch", "bad_index_digest"]
 HOSTILE = ["traversal", "absolute", "symlink_same_layer", "symlink_earlier_layer", "symlink_chain",
@@ -399,6 +403,14 @@ def main():
     elif a.case == "bomb":
         t = Tar().file("zeros", b"\0" * (16 << 20)).bytes()
         lay.index([tag(lay.image([t], a.comp), "latest")])
+    elif a.case == "foreign":
+        # A tag naming one arm64 manifest, and one naming an index that
+        # offers only arm64.
+        t = Tar().file("platform", b"arm64").bytes()
+        only = lay.image([t], a.comp, arch="arm64", variant="v8")
+        inner = lay.jblob({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                           "manifests": [only]}, "application/vnd.oci.image.index.v1+json")
+        lay.index([tag(only, "arm"), tag(inner, "arm-index")])
     elif a.case == "layers":
         tars = [open(p, "rb").read() for p in a.layer]
         lay.index([tag(lay.image(tars, a.comp), "latest")])

@@ -16,7 +16,8 @@ use crate::{image, Error, Result};
 
 #[derive(Debug, ClapArgs)]
 pub struct ImageArgs {
-    /// Run this OCI image layout (DIR[:TAG]) instead of a bundle.
+    /// Run this image instead of a bundle: an OCI layout DIR[:TAG], or an
+    /// OCI or docker archive FILE[:TAG].
     #[arg(long)]
     pub image: Option<String>,
     /// With --image: the container id (default: generated).
