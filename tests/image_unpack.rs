@@ -480,4 +480,32 @@ fn progress_line_on_a_terminal() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("unpacking layer 1/1"), "{out}");
     assert!(out.contains("MB"), "{out}");
+    // Reading an archive in shows its own line, then the layers'.
+    require("skopeo");
+    let archive = t.path("img.tar");
+    let o = std::process::Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:latest", img.display()))
+        .arg(format!("oci-archive:{}:latest", archive.display()))
+        .output()
+        .unwrap();
+    ok(&o);
+    let cmd = format!(
+        "{RT} --root {} --image-store {} image unpack {} {} 2>&1",
+        t.path("b-root").display(),
+        t.path("b-store").display(),
+        archive.display(),
+        t.path("b-2").display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!("importing {}: ", archive.display())),
+        "{out}"
+    );
+    assert!(out.contains("unpacking layer 1/1"), "{out}");
 }

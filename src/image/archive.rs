@@ -14,11 +14,14 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::json;
 
 use super::digest::{Algorithm, Digest, Hasher};
+use super::progress::Progress;
 use super::reference;
 use super::store::Scratch;
 use super::tarstream::{EntryType, TarStream};
@@ -38,7 +41,7 @@ pub fn unpack_any(image: &str, bundle: &Path, opts: &UnpackOptions) -> Result<Un
         .ok_or_else(|| Error::Invalid("importing an archive needs an image store".into()))?;
     let scratch = Scratch::new(st, "import")?;
     let layout = scratch.dir.join("layout");
-    let tag = import(&path, &layout, tag.as_deref())?;
+    let tag = import(&path, &layout, tag.as_deref(), opts.progress)?;
     unpack(&layout, tag.as_deref(), bundle, opts)
 }
 
@@ -100,10 +103,32 @@ fn wanted(name: &[u8]) -> bool {
         || name == b"oci-layout"
 }
 
+/// Counts what is read, for the progress line.
+struct Counting<R> {
+    inner: R,
+    n: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+        let k = self.inner.read(b)?;
+        self.n.fetch_add(k as u64, Ordering::Relaxed);
+        Ok(k)
+    }
+}
+
 /// Reads the whole archive once, keeping members that can matter.
-fn read_members(path: &Path, dir: &Path) -> Result<Members, Error> {
+fn read_members(path: &Path, dir: &Path, progress: bool) -> Result<Members, Error> {
     let f = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
-    let mut ar = TarStream::new(std::io::BufReader::with_capacity(1 << 20, f));
+    let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let shown = Progress::start_import(progress, total, path.display().to_string());
+    let counter = Arc::new(AtomicU64::new(0));
+    shown.watch(counter.clone());
+    let counted = Counting {
+        inner: f,
+        n: counter,
+    };
+    let mut ar = TarStream::new(std::io::BufReader::with_capacity(1 << 20, counted));
     let mut nodes = HashMap::new();
     let mut n = 0u64;
     let mut buf = vec![0u8; 1 << 20];
@@ -159,12 +184,17 @@ fn read_members(path: &Path, dir: &Path) -> Result<Members, Error> {
 
 /// Turns the archive into an image layout at `layout`. Returns the
 /// reference to unpack there.
-fn import(path: &Path, layout: &Path, tag: Option<&str>) -> Result<Option<String>, Error> {
+fn import(
+    path: &Path,
+    layout: &Path,
+    tag: Option<&str>,
+    progress: bool,
+) -> Result<Option<String>, Error> {
     let members_dir = layout.with_file_name("members");
     for d in [layout, &members_dir, &layout.join("blobs")] {
         std::fs::create_dir_all(d).map_err(|e| Error::io(format!("create {}", d.display()), e))?;
     }
-    let m = read_members(path, &members_dir)?;
+    let m = read_members(path, &members_dir, progress)?;
     if m.get(b"oci-layout").is_some() && m.get(b"index.json").is_some() {
         import_oci(&m, layout)?;
         return Ok(tag.map(str::to_string));
