@@ -61,6 +61,8 @@ pub struct Pending {
     pub dir: PathBuf,
     mounted: bool,
     published: bool,
+    /// Keeps `prune` from taking it for the leftover of a dead unpack.
+    _lock: Option<nix::fcntl::Flock<fs::File>>,
 }
 
 impl Pending {
@@ -152,6 +154,16 @@ impl Cache {
         })
     }
 
+    /// Keeps `prune` away from this entry while this process lives.
+    pub fn hold(&self, chain: &Digest) {
+        let entry = self.root.join("chains").join(chain.file_name());
+        if let Some(l) = try_lock(&entry, nix::fcntl::FlockArg::LockSharedNonblock) {
+            if let Ok(mut h) = HELD.lock() {
+                h.push(l);
+            }
+        }
+    }
+
     pub fn chain_dir(&self, chain: &Digest) -> PathBuf {
         self.root
             .join("chains")
@@ -218,10 +230,12 @@ impl Cache {
             .join("tmp")
             .join(format!("{}-{stamp}", std::process::id()));
         mkdir(&dir, 0o700)?;
+        let lock = try_lock(&dir, nix::fcntl::FlockArg::LockSharedNonblock);
         let mut p = Pending {
             dir,
             mounted: false,
             published: false,
+            _lock: lock,
         };
         mkdir(&p.diff(), 0o755)?;
         if let Some(top) = lowers_top_first.first() {
@@ -354,6 +368,16 @@ pub fn with_merged_view<T: Send>(
     })
 }
 
+/// Entries this process relies on, each locked shared until it exits:
+/// `prune` (which takes the lock exclusively first) leaves them alone in
+/// the window before their overlay is mounted somewhere it can see.
+static HELD: std::sync::Mutex<Vec<nix::fcntl::Flock<fs::File>>> = std::sync::Mutex::new(Vec::new());
+
+fn try_lock(dir: &Path, arg: nix::fcntl::FlockArg) -> Option<nix::fcntl::Flock<fs::File>> {
+    let f = fs::File::open(dir).ok()?;
+    nix::fcntl::Flock::lock(f, arg).ok()
+}
+
 const BOOT_FILE: &str = "boot";
 const DURABLE_FILE: &str = "durable";
 
@@ -467,6 +491,10 @@ impl Cache {
                 if in_use(&mi, &p) {
                     continue;
                 }
+                // Held by a running unpack (and kept locked while removed).
+                let Some(_lock) = try_lock(&p, nix::fcntl::FlockArg::LockExclusiveNonblock) else {
+                    continue;
+                };
                 fs::remove_dir_all(&p)
                     .map_err(|e| Error::io(format!("remove {}", p.display()), e))?;
                 removed += 1;

@@ -70,10 +70,23 @@ pub fn prune(store: &Path, rt_root: &Path) -> Result<usize, Error> {
     // Bundles of `rt run --image` whose container is gone (rt was killed
     // before it could remove them). Their overlay lived in the container's
     // mount namespace, so only the directory is left.
+    // A bundle still being prepared has no container yet, but its rt holds
+    // the lock beside it.
     if let Ok(rd) = std::fs::read_dir(rt_root.join(super::BUNDLES_DIR)) {
         for ent in rd.flatten() {
-            let id = ent.file_name();
-            if !rt_root.join(&id).exists() && super::remove_bundle(&ent.path()).is_ok() {
+            let p = ent.path();
+            if !p.is_dir() || rt_root.join(ent.file_name()).exists() {
+                continue;
+            }
+            let lock = super::unpack::run_bundle_lock(&p);
+            let free = match std::fs::File::open(&lock) {
+                Ok(f) => {
+                    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok()
+                }
+                Err(_) => true,
+            };
+            if free && super::remove_bundle(&p).is_ok() {
+                let _ = std::fs::remove_file(&lock);
                 n += 1;
             }
         }

@@ -399,6 +399,7 @@ fn stack(
         // would without the cache (wrong media type, corrupt blob) or
         // records one more blob of the same content.
         if cache.usable(chain)? && cache.knows(chain, &l.source()) {
+            cache.hold(chain);
             report.layers_reused += 1;
             progress.skip(l.size);
             lowers.insert(0, cache.chain_dir(chain));
@@ -414,15 +415,38 @@ fn stack(
         apply_one(layout, l, fd.as_raw_fd(), opts, progress, report)?;
         drop(fd);
         lowers.insert(0, cache.commit(pending, chain, &l.source())?);
+        cache.hold(chain);
     }
     Ok(lowers)
 }
 
-/// What `rt run --image DIR[:REF]` needs: the image unpacked into a fresh
-/// bundle under rt's root, named after the container. As root the layers
-/// come from the store's cache and the container mounts their overlay
-/// itself; rootless, the bundle is flat. Remove it with `remove_bundle`
-/// once the container is gone.
+/// A bundle of `rt run --image`, locked while this process lives so that
+/// `rt image prune` never takes it for the leftover of a killed rt.
+pub struct RunBundle {
+    pub path: PathBuf,
+    lock_path: PathBuf,
+    _lock: nix::fcntl::Flock<fs::File>,
+}
+
+impl RunBundle {
+    /// Deletes the bundle (and its lock).
+    pub fn remove(self) -> Result<(), Error> {
+        let r = remove_bundle(&self.path);
+        let _ = fs::remove_file(&self.lock_path);
+        r
+    }
+}
+
+/// The lock file beside a run bundle.
+pub fn run_bundle_lock(bundle: &Path) -> PathBuf {
+    bundle.with_extension("lock")
+}
+
+/// What `rt run --image IMAGE[:REF]` needs: the image unpacked into a
+/// fresh bundle under rt's root, named after the container. As root the
+/// layers come from the store's cache and the container mounts their
+/// overlay itself; rootless, the bundle is flat. Remove it with
+/// `RunBundle::remove` once the container is gone.
 pub fn prepare_run_bundle(
     rt_root: &Path,
     store: &Path,
@@ -430,7 +454,7 @@ pub fn prepare_run_bundle(
     id: &str,
     rootless: bool,
     platform: Option<Platform>,
-) -> Result<(PathBuf, UnpackReport), Error> {
+) -> Result<(RunBundle, UnpackReport), Error> {
     if id.is_empty() || id.contains('/') || id.starts_with('.') {
         return Err(Error::Invalid(format!(
             "container id {id:?} cannot name a bundle"
@@ -443,6 +467,15 @@ pub fn prepare_run_bundle(
         .create(&parent)
         .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
     let bundle = parent.join(id);
+    let lock_path = run_bundle_lock(&bundle);
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io(format!("create {}", lock_path.display()), e))?;
+    let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|_| Error::Invalid(format!("a container named {id} is being started")))?;
     let opts = UnpackOptions {
         platform,
         rootless,
@@ -455,6 +488,17 @@ pub fn prepare_run_bundle(
         progress: true,
         ..UnpackOptions::default()
     };
-    let report = super::archive::unpack_any(image, &bundle, &opts)?;
-    Ok((bundle, report))
+    let report = match super::archive::unpack_any(image, &bundle, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = fs::remove_file(&lock_path);
+            return Err(e);
+        }
+    };
+    let rb = RunBundle {
+        path: bundle,
+        lock_path,
+        _lock: lock,
+    };
+    Ok((rb, report))
 }

@@ -52,8 +52,9 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<u8> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    let result = configure(&bundle, a).and_then(|()| run_bundle(g, a, &id, &bundle, true));
-    let removed = image::remove_bundle(&bundle);
+    let result =
+        configure(&bundle.path, a).and_then(|()| run_bundle(g, a, &id, &bundle.path, true));
+    let removed = bundle.remove();
     let code = result?;
     removed?;
     Ok(code)
