@@ -168,8 +168,16 @@ fn podman_and_skopeo_archives_unpack_like_their_layout() {
         sk_oci.display(),
         sk_docker.display()
     ));
+    // `docker save | gzip`, as docker load accepts it.
+    let sk_gz = t.path("skopeo-docker.tar.gz");
+    sh(&format!(
+        "gzip -c {} > {}",
+        sk_docker.display(),
+        sk_gz.display()
+    ));
     let mut n = 0;
     for (archive, tags) in [
+        (&sk_gz, vec![None]),
         (&pod_oci, vec![None, Some(TAG)]),
         (&pod_docker, vec![None, Some(TAG), Some("1.0")]),
         (&sk_oci, vec![None, Some("latest")]),

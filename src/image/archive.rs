@@ -124,16 +124,29 @@ fn read_members(path: &Path, dir: &Path, progress: bool) -> Result<Members, Erro
     let shown = Progress::start_import(progress, total, path.display().to_string());
     let counter = Arc::new(AtomicU64::new(0));
     shown.watch(counter.clone());
-    let counted = Counting {
-        inner: f,
-        n: counter,
+    let mut counted = std::io::BufReader::with_capacity(
+        1 << 20,
+        Counting {
+            inner: f,
+            n: counter,
+        },
+    );
+    // `docker save | gzip` is common; `docker load` takes it too.
+    let gz = std::io::BufRead::fill_buf(&mut counted)
+        .map(|b| b.starts_with(&[0x1f, 0x8b]))
+        .map_err(|e| Error::io(format!("read archive {}", path.display()), e))?;
+    let src: Box<dyn Read> = if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(counted))
+    } else {
+        Box::new(counted)
     };
-    let mut ar = TarStream::new(std::io::BufReader::with_capacity(1 << 20, counted));
+    let mut ar = TarStream::new(src);
     let mut nodes = HashMap::new();
     let mut n = 0u64;
     let mut buf = vec![0u8; 1 << 20];
     let ctx = |e| Error::io(format!("read archive {}", path.display()), e);
-    while let Some(h) = ar.next_entry().map_err(|e| e.context("archive"))? {
+    let bad = |e: Error| Error::Invalid(format!("read archive {}: {e}", path.display()));
+    while let Some(h) = ar.next_entry().map_err(bad)? {
         let name = whiteout::normalize(&h.path);
         if !wanted(&name) {
             continue;
