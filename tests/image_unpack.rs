@@ -450,6 +450,15 @@ fn rootless_unpack_records_ownership_and_fakes_devices() {
         err.contains("could not set owner of owned to 1234:5678"),
         "{err}"
     );
+    // Without privilege a file capability cannot be set: said, not fatal.
+    assert!(
+        err.contains(
+            "xattr security.capability of bin/ping not applied: not permitted without privilege"
+        ),
+        "{err}"
+    );
+    assert!(!n("bin/ping").xattrs.contains_key("security.capability"));
+    assert_eq!(n("xattr_file").xattrs.get("user.foo").unwrap(), b"bar");
     let cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
     let ns = cfg["linux"]["namespaces"].as_array().unwrap();
