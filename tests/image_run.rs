@@ -83,8 +83,9 @@ fn run_image_returns_exit_code_and_runs_default_command() {
     }
     let img = sample_image(&c.dir);
     let i = img.to_str().unwrap();
-    let st = store(&c);
-    let s = st.to_str().unwrap();
+    // A relative store works too (the harness runs rt in the test's
+    // directory).
+    let s = "store";
     let out = c.rt.cmd(&run_image(
         s,
         &["--image", i, "--name", &c.id, "--", "/probe", "exit", "3"],

@@ -172,25 +172,31 @@ fn sparse_files_keep_holes() {
         return;
     }
     let t = TempDir::new("sparse");
-    let img = t.path("img");
-    mkimage(&img, "sparse", &[]);
-    let b = t.path("b-1");
-    ok(&unpack(
-        &t,
-        &["--flat", img.to_str().unwrap(), b.to_str().unwrap()],
-    ));
-    let p = b.join("rootfs/sparse");
-    let data = std::fs::read(&p).unwrap();
-    assert_eq!(data.len(), 8 << 20);
-    assert_eq!(&data[4 << 20..(4 << 20) + 6], b"middle");
-    assert_eq!(&data[(8 << 20) - 4..], b"end!");
-    assert!(data[..4 << 20].iter().all(|b| *b == 0));
-    let md = std::fs::metadata(&p).unwrap();
-    assert!(
-        md.blocks() * 512 < 1 << 20,
-        "holes were filled: {} blocks",
-        md.blocks()
-    );
+    // Old GNU sparse entries, and PAX sparse 1.0 (which the tar crate
+    // used to extract as "GNUSparseFile.N/sparse" with its map inside).
+    for case in ["sparse", "sparse_pax"] {
+        let img = t.path(case);
+        mkimage(&img, case, &[]);
+        let b = t.path(&format!("b-{case}"));
+        ok(&unpack(&t, &[img.to_str().unwrap(), b.to_str().unwrap()]));
+        let p = b.join("rootfs/sparse");
+        let data = std::fs::read(&p).unwrap();
+        assert_eq!(data.len(), 8 << 20, "{case}");
+        assert_eq!(&data[4 << 20..(4 << 20) + 6], b"middle", "{case}");
+        assert_eq!(&data[(8 << 20) - 4..], b"end!", "{case}");
+        assert!(data[..4 << 20].iter().all(|b| *b == 0), "{case}");
+        let md = std::fs::metadata(&p).unwrap();
+        assert!(
+            md.blocks() * 512 < 1 << 20,
+            "{case}: holes were filled: {} blocks",
+            md.blocks()
+        );
+        let names: Vec<_> = std::fs::read_dir(b.join("rootfs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["sparse"], "{case}");
+    }
 }
 
 #[test]

@@ -149,9 +149,11 @@ impl Cache {
             .map_err(|e| Error::io(format!("create {}", root.display()), e))?;
         mkdir(&root.join("chains"), 0o700)?;
         mkdir(&root.join("tmp"), 0o700)?;
-        Ok(Cache {
-            root: root.to_path_buf(),
-        })
+        // Absolute: its paths end up in overlay options, which a container
+        // may apply from another working directory.
+        let root = fs::canonicalize(root)
+            .map_err(|e| Error::io(format!("resolve {}", root.display()), e))?;
+        Ok(Cache { root })
     }
 
     /// Keeps `prune` away from this entry while this process lives.

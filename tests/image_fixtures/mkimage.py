@@ -188,7 +188,7 @@ def semantics_layers():
     return [l1.bytes(), l2.bytes(), l3.bytes()]
 
 
-def sparse_layer(workdir):
+def sparse_layer(workdir, fmt="gnu"):
     src = os.path.join(workdir, "sparse-src")
     os.makedirs(src, exist_ok=True)
     p = os.path.join(src, "sparse")
@@ -200,7 +200,7 @@ def sparse_layer(workdir):
         f.write(b"end!")
     os.utime(p, (T0, T0))
     os.utime(src, (T0, T0))
-    out = subprocess.run(["tar", "--sparse", "--format=gnu", "--numeric-owner", "-C", src, "-cf", "-", "sparse"],
+    out = subprocess.run(["tar", "--sparse", "--format=" + fmt, "--numeric-owner", "-C", src, "-cf", "-", "sparse"],
                          stdout=subprocess.PIPE, check=True).stdout
     shutil.rmtree(src)
     return out
@@ -365,6 +365,9 @@ def main():
         lay.index([tag(lay.image(semantics_layers(), a.comp), "latest")])
     elif a.case == "sparse":
         lay.index([tag(lay.image([sparse_layer(a.out + ".work")], a.comp), "latest")])
+    elif a.case == "sparse_pax":
+        # GNU tar's PAX sparse format 1.0 (its default with --format=posix).
+        lay.index([tag(lay.image([sparse_layer(a.out + ".work", "posix")], a.comp), "latest")])
     elif a.case == "user":
         cfg = {"User": a.user} if a.user is not None else {}
         lay.index([tag(lay.image(simple_layers(), a.comp, config=cfg), "latest")])
