@@ -25,7 +25,7 @@ use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{mount, MsFlags};
 
 use super::digest::Digest;
 use super::media::Compression;
@@ -59,7 +59,13 @@ pub struct Cache {
 /// A layer directory being filled; removed on drop unless published.
 pub struct Pending {
     pub dir: PathBuf,
-    mounted: bool,
+    /// Where the layer is written: the bare diff, or an overlay of the
+    /// parents mounted in a mount namespace that no longer exists (so it
+    /// is in no mount table, and goes away with this descriptor).
+    target: Option<std::os::fd::OwnedFd>,
+    /// The thread keeping that mount namespace alive (lookups of `..`
+    /// inside a detached mount never complete) until told to end.
+    ns: Option<PrivateNs>,
     published: bool,
     /// Keeps `prune` from taking it for the leftover of a dead unpack.
     _lock: Option<nix::fcntl::Flock<fs::File>>,
@@ -72,13 +78,20 @@ impl Pending {
     pub fn merged(&self) -> PathBuf {
         self.dir.join("merged")
     }
+    /// The directory to extract into.
+    pub fn target(&self) -> Result<std::os::fd::RawFd, Error> {
+        use std::os::fd::AsRawFd;
+        self.target
+            .as_ref()
+            .map(|f| f.as_raw_fd())
+            .ok_or_else(|| Error::Invalid("layer target already closed".into()))
+    }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if self.mounted {
-            let _ = umount2(&self.merged(), MntFlags::MNT_DETACH);
-        }
+        drop(self.target.take());
+        drop(self.ns.take());
         if !self.published {
             let _ = fs::remove_dir_all(&self.dir);
         }
@@ -235,7 +248,8 @@ impl Cache {
         let lock = try_lock(&dir, nix::fcntl::FlockArg::LockSharedNonblock);
         let mut p = Pending {
             dir,
-            mounted: false,
+            target: None,
+            ns: None,
             published: false,
             _lock: lock,
         };
@@ -243,17 +257,30 @@ impl Cache {
         if let Some(top) = lowers_top_first.first() {
             copy_root_meta(top, &p.diff())?;
         }
-        if !lowers_top_first.is_empty() {
-            mkdir(&p.dir.join("work"), 0o700)?;
-            mkdir(&p.merged(), 0o755)?;
-            let o = overlay_options(lowers_top_first, &p.diff(), &p.dir.join("work"))?;
-            // This mount only lives while one layer is written through it.
-            // Without `volatile`, unmounting it syncs the whole upper
-            // filesystem: every file just extracted, of every layer, waits
-            // for the disk (about half of a first unpack here).
-            mount_overlay(&p.merged(), &format!("{o},volatile"))?;
-            p.mounted = true;
+        let open = |d: &Path| {
+            fs::File::open(d)
+                .map(std::os::fd::OwnedFd::from)
+                .map_err(|e| Error::io(format!("open {}", d.display()), e))
+        };
+        if lowers_top_first.is_empty() {
+            p.target = Some(open(&p.diff())?);
+            return Ok(p);
         }
+        mkdir(&p.dir.join("work"), 0o700)?;
+        mkdir(&p.merged(), 0o755)?;
+        let o = overlay_options(lowers_top_first, &p.diff(), &p.dir.join("work"))?;
+        // This mount only lives while one layer is written through it.
+        // Without `volatile`, unmounting it syncs the whole upper
+        // filesystem: every file just extracted, of every layer, waits for
+        // the disk (about half of a first unpack here). It is made in a
+        // private mount namespace, so a killed rt leaves no mount behind.
+        let merged = p.merged();
+        let ns = PrivateNs::start()?;
+        p.target = Some(ns.run(Box::new(move || {
+            mount_overlay(&merged, &format!("{o},volatile"))?;
+            open(&merged)
+        }))?);
+        p.ns = Some(ns);
         Ok(p)
     }
 
@@ -266,13 +293,11 @@ impl Cache {
     /// Publishes a fully extracted and verified layer under its ChainID. If
     /// a concurrent unpack won the race, its identical copy is kept.
     pub fn commit(&self, mut p: Pending, chain: &Digest, src: &Source) -> Result<PathBuf, Error> {
-        if p.mounted {
-            umount2(&p.merged(), MntFlags::empty())
-                .map_err(|e| Error::io("unmount layer overlay", e.into()))?;
-            p.mounted = false;
-            let _ = fs::remove_dir_all(p.dir.join("work"));
-            let _ = fs::remove_dir(p.merged());
-        }
+        // Ending the namespace unmounts the overlay (no descriptor is left).
+        drop(p.target.take());
+        drop(p.ns.take());
+        let _ = fs::remove_dir_all(p.dir.join("work"));
+        let _ = fs::remove_dir(p.merged());
         fs::write(p.dir.join(BOOT_FILE), boot_id())
             .map_err(|e| Error::io("record the boot of a cached layer", e))?;
         fs::write(p.dir.join(SOURCES_FILE), src.line())
@@ -343,6 +368,90 @@ pub fn with_merged_view<T: Send>(
         // without an upper).
         return f(open(&lowers[0])?.as_raw_fd());
     }
+    in_private_mount_ns(|| {
+        let mut lower = String::new();
+        for l in lowers {
+            if !lower.is_empty() {
+                lower.push(':');
+            }
+            lower.push_str(&l.to_string_lossy());
+        }
+        mount_overlay(at, &format!("lowerdir={lower}"))?;
+        f(open(at)?.as_raw_fd())
+    })
+}
+
+type NsJob = Box<dyn FnOnce() -> Result<std::os::fd::OwnedFd, Error> + Send>;
+
+/// A thread in a private mount namespace of its own, alive until dropped:
+/// mounts it makes are in no other mount table, stay attached (so lookups
+/// inside them behave) while it lives, and go when it ends, also when rt
+/// is killed.
+pub struct PrivateNs {
+    jobs: Option<std::sync::mpsc::Sender<NsJob>>,
+    results: std::sync::mpsc::Receiver<Result<std::os::fd::OwnedFd, Error>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PrivateNs {
+    pub fn start() -> Result<PrivateNs, Error> {
+        let (jtx, jrx) = std::sync::mpsc::channel::<NsJob>();
+        let (rtx, rrx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let entered = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                .map_err(|e| Error::io("enter a private mount namespace", e.into()))
+                .and_then(|()| {
+                    mount(
+                        None::<&str>,
+                        "/",
+                        None::<&str>,
+                        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                        None::<&str>,
+                    )
+                    .map_err(|e| Error::io("make a mount namespace private", e.into()))
+                });
+            for job in jrx {
+                let r = match &entered {
+                    Ok(()) => job(),
+                    Err(e) => Err(Error::Invalid(e.to_string())),
+                };
+                if rtx.send(r).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(PrivateNs {
+            jobs: Some(jtx),
+            results: rrx,
+            handle: Some(handle),
+        })
+    }
+
+    /// Runs `job` inside the namespace.
+    pub fn run(&self, job: NsJob) -> Result<std::os::fd::OwnedFd, Error> {
+        let lost = || Error::Invalid("private mount namespace thread ended".into());
+        self.jobs
+            .as_ref()
+            .ok_or_else(lost)?
+            .send(job)
+            .map_err(|_| lost())?;
+        self.results.recv().map_err(|_| lost())?
+    }
+}
+
+impl Drop for PrivateNs {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Runs `f` on a thread of its own in a new, private mount namespace.
+/// Mounts made there appear in no other mount table and are detached when
+/// the thread ends; descriptors opened on them stay usable.
+fn in_private_mount_ns<T: Send>(f: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
     std::thread::scope(|s| {
         s.spawn(|| {
             nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
@@ -355,18 +464,14 @@ pub fn with_merged_view<T: Send>(
                 None::<&str>,
             )
             .map_err(|e| Error::io("make the private mount namespace private", e.into()))?;
-            let mut lower = String::new();
-            for l in lowers {
-                if !lower.is_empty() {
-                    lower.push(':');
-                }
-                lower.push_str(&l.to_string_lossy());
-            }
-            mount_overlay(at, &format!("lowerdir={lower}"))?;
-            f(open(at)?.as_raw_fd())
+            f()
         })
         .join()
-        .unwrap_or_else(|_| Err(Error::Invalid("merged view thread panicked".into())))
+        .unwrap_or_else(|_| {
+            Err(Error::Invalid(
+                "private mount namespace thread panicked".into(),
+            ))
+        })
     })
 }
 

@@ -406,14 +406,7 @@ fn stack(
             continue;
         }
         let pending = cache.begin(&lowers)?;
-        let target = if lowers.is_empty() {
-            pending.diff()
-        } else {
-            pending.merged()
-        };
-        let fd = open_dir(&target)?;
-        apply_one(layout, l, fd.as_raw_fd(), opts, progress, report)?;
-        drop(fd);
+        apply_one(layout, l, pending.target()?, opts, progress, report)?;
         lowers.insert(0, cache.commit(pending, chain, &l.source())?);
         cache.hold(chain);
     }
