@@ -392,3 +392,51 @@ fn the_only_manifest_of_another_platform_unpacks_with_a_warning() {
         assert!(!b2.exists());
     }
 }
+
+/// rt killed while a layer is written through the overlay of its parents:
+/// that overlay lived in rt's private mount namespace, so nothing stays
+/// mounted, and prune removes the half-written layer.
+#[test]
+fn a_killed_unpack_leaves_no_mount() {
+    if !is_root() {
+        return;
+    }
+    let t = TempDir::new("killed");
+    let root = t.path("b-root");
+    let img = t.path("img");
+    mkimage(&img, "slow_second_layer", &[]);
+    let store = store_of(&root);
+    let mut child = std::process::Command::new(RT)
+        .arg("--root")
+        .arg(&root)
+        .arg("--image-store")
+        .arg(&store)
+        .args(["image", "unpack", "-q", "--overlay"])
+        .arg(format!("{}:latest", img.display()))
+        .arg(t.path("b-1"))
+        .spawn()
+        .unwrap();
+    // Wait until the second layer's big file is being written.
+    let tmp = store.join("layers/tmp");
+    let writing = || {
+        std::fs::read_dir(&tmp)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("diff/zeros").exists())
+    };
+    while !writing() {
+        if child.try_wait().unwrap().is_some() {
+            panic!("rt finished before the second layer was seen being written");
+        }
+        std::thread::yield_now();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Killed mid-layer: the pending layer is still there, unpublished.
+    assert!(writing(), "the layer was published before rt was killed");
+    assert_eq!(mounts_under(&store), Vec::<String>::new());
+    assert_eq!(mounts_under(&t.0), Vec::<String>::new());
+    ok(&rt(&root, &["image", "prune"]));
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+}

@@ -403,6 +403,11 @@ def main():
     elif a.case == "big":
         t = Tar().file("random", os.urandom(6 << 20)).bytes()
         lay.index([tag(lay.image([t], a.comp), "latest")])
+    elif a.case == "slow_second_layer":
+        # The second layer takes a while to write (it is extracted through
+        # an overlay of the first).
+        big = Tar().file("zeros", b"\0" * (96 << 20)).bytes()
+        lay.index([tag(lay.image(simple_layers() + [big], a.comp), "latest")])
     elif a.case == "bomb":
         t = Tar().file("zeros", b"\0" * (16 << 20)).bytes()
         lay.index([tag(lay.image([t], a.comp), "latest")])
