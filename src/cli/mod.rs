@@ -95,7 +95,8 @@ pub enum Command {
     Resume(resume::Args),
     /// Change a running container's resource limits.
     Update(update::Args),
-    /// Work with OCI images: unpack an image layout into a bundle.
+    /// Work with OCI images: unpack layouts and archives into bundles, and
+    /// look after the image store.
     Image(image::Args),
 }
 
