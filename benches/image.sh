@@ -3,8 +3,13 @@
 # The image is built here with umoci from host directories (no registry
 # needed): one big layer plus a small second layer, gzip compressed.
 #   usage: benches/image.sh [RT_BINARY]   (default target/release/rt)
-# Prints the median of N runs (N=${RUNS:-3}) for: umoci unpack, rt first
-# unpack (empty cache, overlay), rt repeated unpack (cached), rt --flat.
+# Prints the median of N runs (N=${RUNS:-3}) for: umoci unpack; rt's
+# default unpack (a self-contained bundle: every layer extracted into the
+# bundle's own rootfs, no cache involved); rt --overlay with an empty
+# store; rt --overlay with the layers already in the store (cached); and,
+# for comparison with a bundle copied out of the store instead of
+# extracted, `cp -a --reflink=auto` of an unpacked rootfs (a reflink only
+# where the file system has them: not on ext4).
 set -eu
 RT=$(realpath "${1:-target/release/rt}")
 RUNS=${RUNS:-3}
@@ -50,37 +55,41 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 variant() {
     case $1 in
         umoci) measure umoci unpack --image "$img:latest" "$W/u$2" >> "$W/umoci";;
-        # A fresh rt root each round: an empty layer cache.
-        first) measure "$RT" --root "$W/root$2" image unpack -q "$img:latest" "$W/f$2" >> "$W/first";;
-        # The cache root1 filled in round 1 (first runs before again there).
-        again) measure "$RT" --root "$W/root1" image unpack -q "$img:latest" "$W/r$2" >> "$W/again";;
-        flat) measure "$RT" --root "$W/root1" image unpack -q --flat "$img:latest" "$W/x$2" >> "$W/flat";;
+        # The default: a self-contained bundle (its store stays empty).
+        first) measure "$RT" --root "$W/root" --image-store "$W/store$2" image unpack -q "$img:latest" "$W/f$2" >> "$W/first";;
+        # A fresh store each round: every layer extracted into the cache.
+        ovl) measure "$RT" --root "$W/root" --image-store "$W/ostore$2" image unpack -q --overlay "$img:latest" "$W/o$2" >> "$W/ovl";;
+        # The store ostore1 filled in round 1 (ovl runs before again there).
+        again) measure "$RT" --root "$W/root" --image-store "$W/ostore1" image unpack -q --overlay "$img:latest" "$W/r$2" >> "$W/again";;
+        copy) measure cp -a --reflink=auto "$W/f1/rootfs" "$W/c$2" >> "$W/copy";;
     esac
 }
 
 # Warm the page cache with the blobs, as all runs would see them.
 cat "$img"/blobs/sha256/* > /dev/null
-: > "$W/umoci"; : > "$W/first"; : > "$W/again"; : > "$W/flat"
+: > "$W/umoci"; : > "$W/first"; : > "$W/ovl"; : > "$W/again"; : > "$W/copy"
 for i in $(seq "$RUNS"); do
     case $((i % 3)) in
-        1) order="umoci first again flat";;
-        2) order="first flat umoci again";;
-        0) order="flat umoci first again";;
+        1) order="umoci first ovl again copy";;
+        2) order="first copy umoci ovl again";;
+        0) order="copy umoci first ovl again";;
     esac
     for v in $order; do variant "$v" "$i"; done
 done
 col() { cut -d' ' -f"$2" "$W/$1" | median; }
 base=$(col umoci 1); basecpu=$(col umoci 2)
-printf '%-34s %9s %9s\n' "" "wall s" "cpu s"
-for v in umoci first again flat; do
+printf '%-38s %9s %9s\n' "" "wall s" "cpu s"
+for v in umoci first ovl again copy; do
     case $v in
         umoci) name="umoci unpack";;
-        first) name="rt image unpack (first, overlay)";;
-        again) name="rt image unpack (cached)";;
-        flat) name="rt image unpack --flat";;
+        first) name="rt image unpack (self-contained)";;
+        ovl) name="rt image unpack --overlay (first)";;
+        again) name="rt image unpack --overlay (cached)";;
+        copy) name="cp -a --reflink=auto of a rootfs";;
     esac
     w=$(col $v 1); c=$(col $v 2)
-    printf '%-34s %9.4f %9.3f   wall %7.1fx  cpu %7.1fx\n' "$name" "$w" "$c" \
+    printf '%-38s %9.4f %9.3f   wall %7.1fx  cpu %7.1fx\n' "$name" "$w" "$c" \
         "$(echo "$base / $w" | bc -l)" "$(echo "$basecpu / ($c + 0.005)" | bc -l)"
 done
+echo "file system of $W: $(stat -f -c %T "$W")"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"

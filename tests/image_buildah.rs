@@ -375,7 +375,14 @@ fn buildah_images_match_umoci() {
         ));
         ok(&rt(
             &root,
-            &["image", "unpack", "-q", &image, ovl.to_str().unwrap()],
+            &[
+                "image",
+                "unpack",
+                "-q",
+                "--overlay",
+                &image,
+                ovl.to_str().unwrap(),
+            ],
         ));
         let f = snapshot(&flat.join("rootfs"));
         let o = snapshot(&ovl.join("rootfs"));

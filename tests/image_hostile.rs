@@ -48,7 +48,14 @@ fn hostile_layers_never_touch_the_host() {
         let ovl = t.path("b-ovl");
         let o2 = rt(
             &t.path("b-root"),
-            &["image", "unpack", "-q", &image, ovl.to_str().unwrap()],
+            &[
+                "image",
+                "unpack",
+                "-q",
+                "--overlay",
+                &image,
+                ovl.to_str().unwrap(),
+            ],
         );
         canary.assert_unchanged(&format!("{case} (overlay)"));
         assert_eq!(
@@ -149,8 +156,8 @@ fn broken_images_fail_cleanly() {
         for flat in [true, false] {
             let b = t.path("b-bundle");
             let mut args = vec!["image", "unpack", "-q"];
-            if flat {
-                args.push("--flat");
+            if !flat {
+                args.push("--overlay");
             }
             let image = format!("{}:latest", img.display());
             args.extend([image.as_str(), b.to_str().unwrap()]);
@@ -159,7 +166,7 @@ fn broken_images_fail_cleanly() {
             let l = last_line(&o);
             assert!(l.starts_with("rt: ") && l.contains(want), "{case}: {l}");
             assert!(!b.exists(), "{case}: bundle left behind");
-            let tmp = t.path("b-root/.images/tmp");
+            let tmp = t.path("b-root-store/layers/tmp");
             if tmp.exists() {
                 assert_eq!(
                     std::fs::read_dir(&tmp).unwrap().count(),
@@ -167,8 +174,8 @@ fn broken_images_fail_cleanly() {
                     "{case}: cache debris"
                 );
             }
-            let chains = t.path("b-root/.images/chains");
-            if chains.exists() && *case != "layer_size_mismatch" {
+            let chains = t.path("b-root-store/layers/chains");
+            if chains.exists() {
                 assert_eq!(
                     std::fs::read_dir(&chains).unwrap().count(),
                     0,

@@ -31,7 +31,10 @@ fn semantics_flat_matches_umoci_and_overlay_matches_flat() {
         &t,
         &["--flat", &image, t.path("b-flat").to_str().unwrap()],
     ));
-    ok(&unpack(&t, &[&image, t.path("b-ovl").to_str().unwrap()]));
+    ok(&unpack(
+        &t,
+        &["--overlay", &image, t.path("b-ovl").to_str().unwrap()],
+    ));
     let u = snapshot(&t.path("umoci/rootfs"));
     let f = snapshot(&t.path("b-flat/rootfs"));
     let o = snapshot(&t.path("b-ovl/rootfs"));
@@ -169,25 +172,31 @@ fn sparse_files_keep_holes() {
         return;
     }
     let t = TempDir::new("sparse");
-    let img = t.path("img");
-    mkimage(&img, "sparse", &[]);
-    let b = t.path("b-1");
-    ok(&unpack(
-        &t,
-        &["--flat", img.to_str().unwrap(), b.to_str().unwrap()],
-    ));
-    let p = b.join("rootfs/sparse");
-    let data = std::fs::read(&p).unwrap();
-    assert_eq!(data.len(), 8 << 20);
-    assert_eq!(&data[4 << 20..(4 << 20) + 6], b"middle");
-    assert_eq!(&data[(8 << 20) - 4..], b"end!");
-    assert!(data[..4 << 20].iter().all(|b| *b == 0));
-    let md = std::fs::metadata(&p).unwrap();
-    assert!(
-        md.blocks() * 512 < 1 << 20,
-        "holes were filled: {} blocks",
-        md.blocks()
-    );
+    // Old GNU sparse entries, and PAX sparse 1.0 (which the tar crate
+    // used to extract as "GNUSparseFile.N/sparse" with its map inside).
+    for case in ["sparse", "sparse_pax"] {
+        let img = t.path(case);
+        mkimage(&img, case, &[]);
+        let b = t.path(&format!("b-{case}"));
+        ok(&unpack(&t, &[img.to_str().unwrap(), b.to_str().unwrap()]));
+        let p = b.join("rootfs/sparse");
+        let data = std::fs::read(&p).unwrap();
+        assert_eq!(data.len(), 8 << 20, "{case}");
+        assert_eq!(&data[4 << 20..(4 << 20) + 6], b"middle", "{case}");
+        assert_eq!(&data[(8 << 20) - 4..], b"end!", "{case}");
+        assert!(data[..4 << 20].iter().all(|b| *b == 0), "{case}");
+        let md = std::fs::metadata(&p).unwrap();
+        assert!(
+            md.blocks() * 512 < 1 << 20,
+            "{case}: holes were filled: {} blocks",
+            md.blocks()
+        );
+        let names: Vec<_> = std::fs::read_dir(b.join("rootfs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["sparse"], "{case}");
+    }
 }
 
 #[test]
@@ -287,6 +296,7 @@ fn cache_reuses_layers_across_unpacks_and_images() {
             &[
                 "image",
                 "unpack",
+                "--overlay",
                 &format!("{}:{tag}", img.display()),
                 t.path(b).to_str().unwrap(),
             ],
@@ -297,7 +307,7 @@ fn cache_reuses_layers_across_unpacks_and_images() {
     let l = run("base", "b-1");
     assert!(l.contains("1 extracted, 0 cached"), "{l}");
     let entries = || -> Vec<std::path::PathBuf> {
-        std::fs::read_dir(t.path("b-root/.images/chains"))
+        std::fs::read_dir(t.path("b-root-store/layers/chains"))
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect()
@@ -325,7 +335,7 @@ fn cache_reuses_layers_across_unpacks_and_images() {
     );
     assert!(t.path("b-4/rootfs/etc/group").exists());
     assert_eq!(
-        std::fs::read_dir(t.path("b-root/.images/tmp"))
+        std::fs::read_dir(t.path("b-root-store/layers/tmp"))
             .unwrap()
             .count(),
         0
@@ -338,14 +348,14 @@ fn cache_reuses_layers_across_unpacks_and_images() {
     }
     // b-4 still uses the base layer: only the derived one may go.
     let chains = || {
-        std::fs::read_dir(t.path("b-root/.images/chains"))
+        std::fs::read_dir(t.path("b-root-store/layers/chains"))
             .unwrap()
             .count()
     };
     assert_eq!(chains(), 2);
     let o = rt(&t.path("b-root"), &["image", "prune"]);
     ok(&o);
-    assert_eq!(last_line(&o), "removed 1 cached layers");
+    assert_eq!(last_line(&o), "removed 1 cached layers and leftovers");
     assert_eq!(chains(), 1);
     assert_eq!(
         std::fs::read(t.path("b-4/rootfs/hello")).unwrap(),
@@ -446,6 +456,15 @@ fn rootless_unpack_records_ownership_and_fakes_devices() {
         err.contains("could not set owner of owned to 1234:5678"),
         "{err}"
     );
+    // Without privilege a file capability cannot be set: said, not fatal.
+    assert!(
+        err.contains(
+            "xattr security.capability of bin/ping not applied: not permitted without privilege"
+        ),
+        "{err}"
+    );
+    assert!(!n("bin/ping").xattrs.contains_key("security.capability"));
+    assert_eq!(n("xattr_file").xattrs.get("user.foo").unwrap(), b"bar");
     let cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(b.join("config.json")).unwrap()).unwrap();
     let ns = cfg["linux"]["namespaces"].as_array().unwrap();
@@ -476,4 +495,32 @@ fn progress_line_on_a_terminal() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("unpacking layer 1/1"), "{out}");
     assert!(out.contains("MB"), "{out}");
+    // Reading an archive in shows its own line, then the layers'.
+    require("skopeo");
+    let archive = t.path("img.tar");
+    let o = std::process::Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:latest", img.display()))
+        .arg(format!("oci-archive:{}:latest", archive.display()))
+        .output()
+        .unwrap();
+    ok(&o);
+    let cmd = format!(
+        "{RT} --root {} --image-store {} image unpack {} {} 2>&1",
+        t.path("b-root").display(),
+        t.path("b-store").display(),
+        archive.display(),
+        t.path("b-2").display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .unwrap();
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!("importing {}: ", archive.display())),
+        "{out}"
+    );
+    assert!(out.contains("unpacking layer 1/1"), "{out}");
 }

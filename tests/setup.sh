@@ -23,6 +23,7 @@ wanted=(
   "zstd:/usr/bin/zstd"
   "bsdutils:/usr/bin/script"
   "podman:/usr/bin/podman"
+  "libcap2-bin:/usr/sbin/setcap"
   "conmon:/usr/bin/conmon"
   "containerd:/usr/bin/containerd"
   # the CRI suite (tests/cri/): pod networks, and protoc for the k8s-cri

@@ -1,11 +1,12 @@
-//! `rt image ...`: work with OCI image layouts.
+//! `rt image ...`: unpack OCI images (layout directories, OCI archives,
+//! docker-archives) into bundles, and look after the image store.
 
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Subcommand};
 
 use super::GlobalArgs;
-use crate::image::{self, reference, Assembly, Limits, UnpackOptions};
+use crate::image::{self, reference, store, Assembly, Limits, UnpackOptions};
 use crate::Result;
 
 #[derive(Debug, ClapArgs)]
@@ -16,14 +17,16 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
-    /// Unpack an image from an OCI layout (DIR[:REF]) into a runtime bundle.
-    /// Rootless mode follows the global `--rootless` (true, or auto when
-    /// not running as root).
+    /// Unpack an image (a layout DIR[:REF], or an OCI or docker archive
+    /// FILE[:REF]) into a self-contained runtime bundle. Rootless mode
+    /// follows the global `--rootless` (true, or auto when not root).
     Unpack(UnpackArgs),
     /// Unmount (if needed) and delete a bundle made by `rt image unpack`.
     Remove(RemoveArgs),
-    /// Delete cached layers that no unpacked bundle uses.
+    /// Delete cached layers that no mounted overlay uses, and leftovers.
     Prune,
+    /// Show what the image store holds and how much disk it takes.
+    Df,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -31,8 +34,12 @@ pub struct UnpackArgs {
     /// Pick this platform from a multi-platform index (OS/ARCH[/VARIANT]).
     #[arg(long)]
     pub platform: Option<String>,
-    /// Write a plain rootfs directory instead of an overlay of cached layers.
-    #[arg(long)]
+    /// Make the rootfs an overlay mount of layers cached in the image
+    /// store (fast to repeat; the bundle depends on the mount and store).
+    #[arg(long, conflicts_with = "flat")]
+    pub overlay: bool,
+    /// The default (a plain rootfs directory); kept for older scripts.
+    #[arg(long, hide = true)]
     pub flat: bool,
     /// Do not print a summary line on success.
     #[arg(long, short)]
@@ -43,7 +50,7 @@ pub struct UnpackArgs {
     /// Refuse layers that expand to more bytes than this.
     #[arg(long, hide = true)]
     pub max_bytes: Option<u64>,
-    /// The image: an OCI layout directory, optionally with :TAG.
+    /// The image: a layout directory or an archive, optionally with :REF.
     pub image: String,
     /// The bundle directory to create.
     pub bundle: PathBuf,
@@ -52,11 +59,6 @@ pub struct UnpackArgs {
 #[derive(Debug, ClapArgs)]
 pub struct RemoveArgs {
     pub bundle: PathBuf,
-}
-
-/// The cache of extracted layers lives under rt's state root.
-pub fn cache_root(g: &GlobalArgs) -> PathBuf {
-    crate::image::cache_root(&g.root)
 }
 
 pub fn rootless(g: &GlobalArgs) -> bool {
@@ -75,15 +77,39 @@ pub fn run(g: &GlobalArgs, a: Args) -> Result<u8> {
             Ok(0)
         }
         ImageCommand::Prune => {
-            let n = image::prune_cache(&cache_root(g))?;
-            eprintln!("removed {n} cached layers");
+            let n = store::prune(&g.image_store, &g.root)?;
+            eprintln!("removed {n} cached layers and leftovers");
             Ok(0)
         }
+        ImageCommand::Df => df(g),
     }
 }
 
+fn df(g: &GlobalArgs) -> Result<u8> {
+    let u = store::usage(&g.image_store)?;
+    println!("store: {}", g.image_store.display());
+    println!(
+        "layers: {} ({} in use by a mount), {:.1} MB",
+        u.layers,
+        u.in_use,
+        u.bytes as f64 / 1e6
+    );
+    if u.debris > 0 {
+        println!(
+            "leftovers of interrupted unpacks: {} (rt image prune)",
+            u.debris
+        );
+    }
+    if let Some(p) = store::legacy_cache(&g.root) {
+        println!(
+            "an older rt's cache is still at {} (not used; rt image prune removes it)",
+            p.display()
+        );
+    }
+    Ok(0)
+}
+
 fn unpack(g: &GlobalArgs, a: UnpackArgs) -> Result<u8> {
-    let (dir, tag) = reference::parse_image_arg(&a.image)?;
     let mut limits = Limits::default();
     if let Some(n) = a.max_entries {
         limits.max_entries = n;
@@ -98,17 +124,19 @@ fn unpack(g: &GlobalArgs, a: UnpackArgs) -> Result<u8> {
             .map(reference::Platform::parse)
             .transpose()?,
         rootless: rootless(g),
-        cache_root: Some(cache_root(g)),
-        assembly: a.flat.then_some(Assembly::Flat),
+        store: Some(g.image_store.clone()),
+        assembly: Some(if a.overlay {
+            Assembly::Overlay
+        } else {
+            Assembly::Flat
+        }),
         limits,
         progress: true,
     };
-    let r = image::unpack(
-        PathBuf::from(dir).as_path(),
-        tag.as_deref(),
-        &a.bundle,
-        &opts,
-    )?;
+    let r = image::unpack_any(&a.image, &a.bundle, &opts)?;
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
     if !a.quiet {
         eprintln!(
             "unpacked {} ({} layers: {} extracted, {} cached; {:?}) into {} in {:.2}s",
@@ -122,6 +150,9 @@ fn unpack(g: &GlobalArgs, a: UnpackArgs) -> Result<u8> {
         );
         for (p, u, gid) in &r.unapplied_owners {
             eprintln!("rootless: could not set owner of {p} to {u}:{gid} (recorded in user.rootlesscontainers)");
+        }
+        for (p, name, why) in &r.skipped_xattrs {
+            eprintln!("xattr {name} of {p} not applied: {why}");
         }
     }
     Ok(0)

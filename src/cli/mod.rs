@@ -59,6 +59,10 @@ pub struct GlobalArgs {
     /// Rootless mode: auto, true or false.
     #[arg(long, default_value = "auto", value_parser = ["auto", "true", "false"])]
     pub rootless: String,
+    /// Where images are kept: extracted layers, imported archives
+    /// (root: /var/lib/rt, unprivileged: $XDG_DATA_HOME/rt; or RT_IMAGE_STORE).
+    #[arg(long, global = true, default_value_os_t = crate::image::store::default_store())]
+    pub image_store: PathBuf,
     /// Accepted for compatibility with runc's callers (checkpointing is
     /// not supported).
     #[arg(long, global = true, hide = true)]
@@ -97,7 +101,8 @@ pub enum Command {
     Resume(resume::Args),
     /// Change a running container's resource limits.
     Update(update::Args),
-    /// Work with OCI images: unpack an image layout into a bundle.
+    /// Work with OCI images: unpack layouts and archives into bundles, and
+    /// look after the image store.
     Image(image::Args),
     /// Stop a container: its stop signal, then SIGKILL after a timeout.
     Stop(stop::Args),

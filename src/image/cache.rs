@@ -6,6 +6,13 @@
 //! extracting onto the flattened tree (symlinked parents, hardlinks to lower
 //! files, whiteouts), while the kernel records the result as a diff.
 //!
+//! Each entry also records the layer blobs it was verified against (digest,
+//! size, compression). A cache hit is taken only when the manifest's
+//! descriptor matches one of them; a descriptor that disagrees (another
+//! size, a media type naming another compression) is handled like a cold
+//! unpack, which fails exactly as it would without the cache, or, for a
+//! genuinely different blob of the same content, adds that blob.
+//!
 //! Layers are written without fsync (syncing a first unpack doubles its
 //! time), so a crash can leave a published entry with torn files. Each
 //! entry records the boot it was written in; the first time it is reused
@@ -18,10 +25,32 @@ use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{mount, MsFlags};
 
 use super::digest::Digest;
+use super::media::Compression;
 use super::Error;
+
+/// A layer blob as a manifest describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub digest: Digest,
+    pub size: u64,
+    pub compression: Compression,
+}
+
+impl Source {
+    fn line(&self) -> String {
+        let c = match self.compression {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        };
+        format!("{} {} {c}\n", self.digest, self.size)
+    }
+}
+
+const SOURCES_FILE: &str = "sources";
 
 pub struct Cache {
     pub root: PathBuf,
@@ -30,8 +59,16 @@ pub struct Cache {
 /// A layer directory being filled; removed on drop unless published.
 pub struct Pending {
     pub dir: PathBuf,
-    mounted: bool,
+    /// Where the layer is written: the bare diff, or an overlay of the
+    /// parents mounted in a mount namespace that no longer exists (so it
+    /// is in no mount table, and goes away with this descriptor).
+    target: Option<std::os::fd::OwnedFd>,
+    /// The thread keeping that mount namespace alive (lookups of `..`
+    /// inside a detached mount never complete) until told to end.
+    ns: Option<PrivateNs>,
     published: bool,
+    /// Keeps `prune` from taking it for the leftover of a dead unpack.
+    _lock: Option<nix::fcntl::Flock<fs::File>>,
 }
 
 impl Pending {
@@ -41,13 +78,20 @@ impl Pending {
     pub fn merged(&self) -> PathBuf {
         self.dir.join("merged")
     }
+    /// The directory to extract into.
+    pub fn target(&self) -> Result<std::os::fd::RawFd, Error> {
+        use std::os::fd::AsRawFd;
+        self.target
+            .as_ref()
+            .map(|f| f.as_raw_fd())
+            .ok_or_else(|| Error::Invalid("layer target already closed".into()))
+    }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if self.mounted {
-            let _ = umount2(&self.merged(), MntFlags::MNT_DETACH);
-        }
+        drop(self.target.take());
+        drop(self.ns.take());
         if !self.published {
             let _ = fs::remove_dir_all(&self.dir);
         }
@@ -118,9 +162,21 @@ impl Cache {
             .map_err(|e| Error::io(format!("create {}", root.display()), e))?;
         mkdir(&root.join("chains"), 0o700)?;
         mkdir(&root.join("tmp"), 0o700)?;
-        Ok(Cache {
-            root: root.to_path_buf(),
-        })
+        // Absolute: its paths end up in overlay options, which a container
+        // may apply from another working directory.
+        let root = fs::canonicalize(root)
+            .map_err(|e| Error::io(format!("resolve {}", root.display()), e))?;
+        Ok(Cache { root })
+    }
+
+    /// Keeps `prune` away from this entry while this process lives.
+    pub fn hold(&self, chain: &Digest) {
+        let entry = self.root.join("chains").join(chain.file_name());
+        if let Some(l) = try_lock(&entry, nix::fcntl::FlockArg::LockSharedNonblock) {
+            if let Ok(mut h) = HELD.lock() {
+                h.push(l);
+            }
+        }
     }
 
     pub fn chain_dir(&self, chain: &Digest) -> PathBuf {
@@ -189,26 +245,42 @@ impl Cache {
             .join("tmp")
             .join(format!("{}-{stamp}", std::process::id()));
         mkdir(&dir, 0o700)?;
+        let lock = try_lock(&dir, nix::fcntl::FlockArg::LockSharedNonblock);
         let mut p = Pending {
             dir,
-            mounted: false,
+            target: None,
+            ns: None,
             published: false,
+            _lock: lock,
         };
         mkdir(&p.diff(), 0o755)?;
         if let Some(top) = lowers_top_first.first() {
             copy_root_meta(top, &p.diff())?;
         }
-        if !lowers_top_first.is_empty() {
-            mkdir(&p.dir.join("work"), 0o700)?;
-            mkdir(&p.merged(), 0o755)?;
-            let o = overlay_options(lowers_top_first, &p.diff(), &p.dir.join("work"))?;
-            // This mount only lives while one layer is written through it.
-            // Without `volatile`, unmounting it syncs the whole upper
-            // filesystem: every file just extracted, of every layer, waits
-            // for the disk (about half of a first unpack here).
-            mount_overlay(&p.merged(), &format!("{o},volatile"))?;
-            p.mounted = true;
+        let open = |d: &Path| {
+            fs::File::open(d)
+                .map(std::os::fd::OwnedFd::from)
+                .map_err(|e| Error::io(format!("open {}", d.display()), e))
+        };
+        if lowers_top_first.is_empty() {
+            p.target = Some(open(&p.diff())?);
+            return Ok(p);
         }
+        mkdir(&p.dir.join("work"), 0o700)?;
+        mkdir(&p.merged(), 0o755)?;
+        let o = overlay_options(lowers_top_first, &p.diff(), &p.dir.join("work"))?;
+        // This mount only lives while one layer is written through it.
+        // Without `volatile`, unmounting it syncs the whole upper
+        // filesystem: every file just extracted, of every layer, waits for
+        // the disk (about half of a first unpack here). It is made in a
+        // private mount namespace, so a killed rt leaves no mount behind.
+        let merged = p.merged();
+        let ns = PrivateNs::start()?;
+        p.target = Some(ns.run(Box::new(move || {
+            mount_overlay(&merged, &format!("{o},volatile"))?;
+            open(&merged)
+        }))?);
+        p.ns = Some(ns);
         Ok(p)
     }
 
@@ -220,24 +292,197 @@ impl Cache {
 
     /// Publishes a fully extracted and verified layer under its ChainID. If
     /// a concurrent unpack won the race, its identical copy is kept.
-    pub fn commit(&self, mut p: Pending, chain: &Digest) -> Result<PathBuf, Error> {
-        if p.mounted {
-            umount2(&p.merged(), MntFlags::empty())
-                .map_err(|e| Error::io("unmount layer overlay", e.into()))?;
-            p.mounted = false;
-            let _ = fs::remove_dir_all(p.dir.join("work"));
-            let _ = fs::remove_dir(p.merged());
-        }
+    pub fn commit(&self, mut p: Pending, chain: &Digest, src: &Source) -> Result<PathBuf, Error> {
+        // Ending the namespace unmounts the overlay (no descriptor is left).
+        drop(p.target.take());
+        drop(p.ns.take());
+        let _ = fs::remove_dir_all(p.dir.join("work"));
+        let _ = fs::remove_dir(p.merged());
         fs::write(p.dir.join(BOOT_FILE), boot_id())
             .map_err(|e| Error::io("record the boot of a cached layer", e))?;
+        fs::write(p.dir.join(SOURCES_FILE), src.line())
+            .map_err(|e| Error::io("record the source of a cached layer", e))?;
         let final_dir = self.root.join("chains").join(chain.file_name());
         match fs::rename(&p.dir, &final_dir) {
             Ok(()) => p.published = true,
-            Err(e) if self.has(chain) => drop(e),
+            // An entry was there already (a concurrent unpack, or one made
+            // from another blob of the same content): keep it, and note
+            // that this blob verified to the same content.
+            Err(e) if self.has(chain) => {
+                drop(e);
+                self.add_source(chain, src)?;
+            }
             Err(e) => return Err(Error::io(format!("publish layer {chain}"), e)),
         }
         Ok(self.chain_dir(chain))
     }
+
+    fn sources_path(&self, chain: &Digest) -> PathBuf {
+        self.root
+            .join("chains")
+            .join(chain.file_name())
+            .join(SOURCES_FILE)
+    }
+
+    /// Whether `src` is a blob this entry was verified against. Entries
+    /// of an older rt record none, so their first use is verified again.
+    pub fn knows(&self, chain: &Digest, src: &Source) -> bool {
+        fs::read_to_string(self.sources_path(chain))
+            .map(|s| s.lines().any(|l| format!("{l}\n") == src.line()))
+            .unwrap_or(false)
+    }
+
+    fn add_source(&self, chain: &Digest, src: &Source) -> Result<(), Error> {
+        if self.knows(chain, src) {
+            return Ok(());
+        }
+        let path = self.sources_path(chain);
+        let mut body = fs::read_to_string(&path).unwrap_or_default();
+        body.push_str(&src.line());
+        // Replaced whole, so a reader never sees half a line.
+        let tmp = self.root.join("tmp").join(format!(
+            "sources-{}-{}",
+            std::process::id(),
+            chain.file_name()
+        ));
+        let err = |e| Error::io(format!("record a source of cached layer {chain}"), e);
+        fs::write(&tmp, body).map_err(err)?;
+        fs::rename(&tmp, &path).map_err(err)
+    }
+}
+
+/// Runs `f` on a read-only merged view of `lowers` (top first) without
+/// anything appearing in the host's mount table: a thread of ours enters a
+/// mount namespace of its own and mounts the overlay on `at` there; the
+/// mount goes away with that namespace when the thread ends.
+pub fn with_merged_view<T: Send>(
+    lowers: &[PathBuf],
+    at: &Path,
+    f: impl FnOnce(std::os::fd::RawFd) -> Result<T, Error> + Send,
+) -> Result<T, Error> {
+    use std::os::fd::AsRawFd;
+    let open =
+        |p: &Path| fs::File::open(p).map_err(|e| Error::io(format!("open {}", p.display()), e));
+    if lowers.len() == 1 {
+        // One layer needs no overlay (and overlayfs refuses a single lower
+        // without an upper).
+        return f(open(&lowers[0])?.as_raw_fd());
+    }
+    in_private_mount_ns(|| {
+        let mut lower = String::new();
+        for l in lowers {
+            if !lower.is_empty() {
+                lower.push(':');
+            }
+            lower.push_str(&l.to_string_lossy());
+        }
+        mount_overlay(at, &format!("lowerdir={lower}"))?;
+        f(open(at)?.as_raw_fd())
+    })
+}
+
+type NsJob = Box<dyn FnOnce() -> Result<std::os::fd::OwnedFd, Error> + Send>;
+
+/// A thread in a private mount namespace of its own, alive until dropped:
+/// mounts it makes are in no other mount table, stay attached (so lookups
+/// inside them behave) while it lives, and go when it ends, also when rt
+/// is killed.
+pub struct PrivateNs {
+    jobs: Option<std::sync::mpsc::Sender<NsJob>>,
+    results: std::sync::mpsc::Receiver<Result<std::os::fd::OwnedFd, Error>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PrivateNs {
+    pub fn start() -> Result<PrivateNs, Error> {
+        let (jtx, jrx) = std::sync::mpsc::channel::<NsJob>();
+        let (rtx, rrx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let entered = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                .map_err(|e| Error::io("enter a private mount namespace", e.into()))
+                .and_then(|()| {
+                    mount(
+                        None::<&str>,
+                        "/",
+                        None::<&str>,
+                        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                        None::<&str>,
+                    )
+                    .map_err(|e| Error::io("make a mount namespace private", e.into()))
+                });
+            for job in jrx {
+                let r = match &entered {
+                    Ok(()) => job(),
+                    Err(e) => Err(Error::Invalid(e.to_string())),
+                };
+                if rtx.send(r).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(PrivateNs {
+            jobs: Some(jtx),
+            results: rrx,
+            handle: Some(handle),
+        })
+    }
+
+    /// Runs `job` inside the namespace.
+    pub fn run(&self, job: NsJob) -> Result<std::os::fd::OwnedFd, Error> {
+        let lost = || Error::Invalid("private mount namespace thread ended".into());
+        self.jobs
+            .as_ref()
+            .ok_or_else(lost)?
+            .send(job)
+            .map_err(|_| lost())?;
+        self.results.recv().map_err(|_| lost())?
+    }
+}
+
+impl Drop for PrivateNs {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Runs `f` on a thread of its own in a new, private mount namespace.
+/// Mounts made there appear in no other mount table and are detached when
+/// the thread ends; descriptors opened on them stay usable.
+fn in_private_mount_ns<T: Send>(f: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+                .map_err(|e| Error::io("enter a private mount namespace", e.into()))?;
+            mount(
+                None::<&str>,
+                "/",
+                None::<&str>,
+                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+                None::<&str>,
+            )
+            .map_err(|e| Error::io("make the private mount namespace private", e.into()))?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(Error::Invalid(
+                "private mount namespace thread panicked".into(),
+            ))
+        })
+    })
+}
+
+/// Entries this process relies on, each locked shared until it exits:
+/// `prune` (which takes the lock exclusively first) leaves them alone in
+/// the window before their overlay is mounted somewhere it can see.
+static HELD: std::sync::Mutex<Vec<nix::fcntl::Flock<fs::File>>> = std::sync::Mutex::new(Vec::new());
+
+fn try_lock(dir: &Path, arg: nix::fcntl::FlockArg) -> Option<nix::fcntl::Flock<fs::File>> {
+    let f = fs::File::open(dir).ok()?;
+    nix::fcntl::Flock::lock(f, arg).ok()
 }
 
 const BOOT_FILE: &str = "boot";
@@ -296,9 +541,37 @@ pub fn copy_root_meta(from: &Path, to: &Path) -> Result<(), Error> {
     .map_err(|e| err(e.into()))
 }
 
+/// The mount tables of every mount namespace on the host (one process of
+/// each): `rt run --image` mounts its overlay inside the container's own
+/// namespace, where this process's table does not show it.
 fn mountinfo() -> Result<String, Error> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::io("read /proc/self/mountinfo", e))
+    let mut out = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::io("read /proc/self/mountinfo", e))?;
+    let mut seen = std::collections::HashSet::new();
+    if let Ok(me) = fs::read_link("/proc/self/ns/mnt") {
+        seen.insert(me);
+    }
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Ok(out);
+    };
+    for ent in rd.flatten() {
+        let name = ent.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let p = ent.path();
+        // Processes we may not inspect, or that exit meanwhile, are skipped.
+        let Ok(ns) = fs::read_link(p.join("ns/mnt")) else {
+            continue;
+        };
+        if !seen.insert(ns) {
+            continue;
+        }
+        if let Ok(mi) = fs::read_to_string(p.join("mountinfo")) {
+            out.push_str(&mi);
+        }
+    }
+    Ok(out)
 }
 
 /// Whether a mount (an overlay's lowerdir, upperdir...) names a path in `dir`.
@@ -307,9 +580,9 @@ fn in_use(mountinfo: &str, dir: &Path) -> bool {
 }
 
 impl Cache {
-    /// Removes cached layers no mounted overlay uses, and leftovers of
-    /// interrupted unpacks. Returns how many entries were removed. Only
-    /// mounts visible in this mount namespace count as users.
+    /// Removes cached layers no mounted overlay uses (in any mount
+    /// namespace rt can see), and leftovers of interrupted unpacks.
+    /// Returns how many entries were removed.
     pub fn prune(&self) -> Result<usize, Error> {
         let mi = mountinfo()?;
         let mut removed = 0;
@@ -325,12 +598,71 @@ impl Cache {
                 if in_use(&mi, &p) {
                     continue;
                 }
+                // Held by a running unpack (and kept locked while removed).
+                let Some(_lock) = try_lock(&p, nix::fcntl::FlockArg::LockExclusiveNonblock) else {
+                    continue;
+                };
                 fs::remove_dir_all(&p)
                     .map_err(|e| Error::io(format!("remove {}", p.display()), e))?;
                 removed += 1;
             }
         }
         Ok(removed)
+    }
+}
+
+/// Entries, their disk usage, and how many of them a mount uses.
+#[derive(Debug, Default, Clone)]
+pub struct Usage {
+    pub layers: usize,
+    pub bytes: u64,
+    pub in_use: usize,
+    /// Leftovers of interrupted unpacks.
+    pub debris: usize,
+}
+
+/// Disk usage of a tree (allocated blocks, each inode once), never
+/// following symlinks.
+fn du(p: &Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = fs::symlink_metadata(p) else {
+        return 0;
+    };
+    if m.nlink() > 1 && !m.is_dir() && !seen.insert((m.dev(), m.ino())) {
+        return 0;
+    }
+    let mut n = m.blocks() * 512;
+    if m.is_dir() {
+        if let Ok(rd) = fs::read_dir(p) {
+            for e in rd.flatten() {
+                n += du(&e.path(), seen);
+            }
+        }
+    }
+    n
+}
+
+impl Cache {
+    pub fn usage(&self) -> Result<Usage, Error> {
+        let mi = mountinfo()?;
+        let mut u = Usage::default();
+        let mut seen = std::collections::HashSet::new();
+        if let Ok(rd) = fs::read_dir(self.root.join("chains")) {
+            for e in rd.flatten() {
+                u.layers += 1;
+                u.bytes += du(&e.path(), &mut seen);
+                if in_use(&mi, &e.path()) {
+                    u.in_use += 1;
+                }
+            }
+        }
+        if let Ok(rd) = fs::read_dir(self.root.join("tmp")) {
+            for e in rd.flatten() {
+                u.debris += 1;
+                u.bytes += du(&e.path(), &mut seen);
+            }
+        }
+        Ok(u)
     }
 }
 

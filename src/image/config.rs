@@ -18,6 +18,8 @@ pub struct ImageConfig {
     #[serde(default)]
     pub os: String,
     #[serde(default)]
+    pub variant: Option<String>,
+    #[serde(default)]
     pub author: Option<String>,
     #[serde(default)]
     pub created: Option<String>,

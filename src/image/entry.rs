@@ -7,9 +7,9 @@ use std::io::{Read, Write};
 use std::os::fd::RawFd;
 use std::os::unix::fs::FileExt;
 
-use tar::EntryType;
-
 use super::fsops;
+use super::tarstream::{self, EntryType, Header};
+use super::xattr;
 use super::Error;
 
 #[derive(Debug, Clone)]
@@ -19,7 +19,17 @@ pub struct Meta {
     pub mode: u32,
     pub mtime: (i64, i64),
     pub atime: (i64, i64),
+    /// Attributes to set, already vetted by `xattr::plan`.
     pub xattrs: Vec<(CString, Vec<u8>)>,
+    /// Attributes not applied, with the reason.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// What `apply_meta` could not apply: ownership (rootless) and attributes.
+#[derive(Debug, Default)]
+pub struct Unapplied {
+    pub owner: Option<(u64, u64)>,
+    pub xattrs: Vec<(String, String)>,
 }
 
 fn parse_time(v: &[u8]) -> Option<(i64, i64)> {
@@ -42,48 +52,38 @@ fn parse_time(v: &[u8]) -> Option<(i64, i64)> {
 impl Meta {
     /// Numeric ids from the header (or PAX records) win; user and group
     /// names in the archive are ignored, as the image spec asks.
-    pub fn from_entry<R: Read>(e: &mut tar::Entry<R>) -> Result<Meta, Error> {
-        let h = e.header();
+    pub fn from_header(h: &Header) -> Result<Meta, Error> {
         let bad = |what: &str| Error::Invalid(format!("tar header has an invalid {what}"));
+        let mtime = i64::try_from(h.mtime).map_err(|_| bad("mtime"))?;
         let mut m = Meta {
-            uid: h.uid().map_err(|_| bad("uid"))?,
-            gid: h.gid().map_err(|_| bad("gid"))?,
-            mode: h.mode().map_err(|_| bad("mode"))? & 0o7777,
-            mtime: (h.mtime().map_err(|_| bad("mtime"))? as i64, 0),
-            atime: (0, 0),
+            uid: h.uid,
+            gid: h.gid,
+            mode: h.mode & 0o7777,
+            mtime: (mtime, 0),
+            atime: (mtime, 0),
             xattrs: Vec::new(),
+            skipped: Vec::new(),
         };
-        m.atime = m.mtime;
         let mut atime = None;
-        if let Some(exts) = e
-            .pax_extensions()
-            .map_err(|e| Error::io("read pax header", e))?
-        {
-            for ext in exts {
-                let ext = ext.map_err(|e| Error::io("read pax record", e))?;
-                let k = ext.key_bytes();
-                let v = ext.value_bytes();
-                let num = || {
-                    std::str::from_utf8(v)
-                        .ok()
-                        .and_then(|s| s.parse::<u64>().ok())
-                };
+        if let Some(pax) = &h.pax {
+            // tar-core resolved the integer fields; what it does not keep is
+            // the fraction of a second.
+            for r in tarstream::pax_records(pax) {
+                let (k, v) = r?;
                 match k {
-                    b"uid" => m.uid = num().ok_or_else(|| bad("pax uid"))?,
-                    b"gid" => m.gid = num().ok_or_else(|| bad("pax gid"))?,
                     b"mtime" => m.mtime = parse_time(v).ok_or_else(|| bad("pax mtime"))?,
                     b"atime" => atime = parse_time(v),
-                    _ => {
-                        if let Some(name) = k.strip_prefix(b"SCHILY.xattr.") {
-                            if let Ok(c) = CString::new(name) {
-                                m.xattrs.push((c, v.to_vec()));
-                            }
-                        }
-                    }
+                    _ => {}
                 }
             }
         }
         m.atime = atime.unwrap_or(m.mtime);
+        for (k, v) in xattr::from_header(h)? {
+            match xattr::plan(&k, &v)? {
+                xattr::Plan::Set(name, value) => m.xattrs.push((name, value)),
+                xattr::Plan::Skip(name, why) => m.skipped.push((name, why.to_string())),
+            }
+        }
         Ok(m)
     }
 }
@@ -143,13 +143,13 @@ thread_local! {
     static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 << 10]);
 }
 
-/// Writes a regular file's content. For GNU sparse entries, blocks of zeros
-/// are skipped so the holes survive.
+/// Writes a regular file's content. A sparse entry's regions are written
+/// at their offsets, so the holes between them stay holes.
 pub fn write_file<R: Read>(
     pfd: RawFd,
     name: &CStr,
     src: &mut R,
-    sparse: bool,
+    sparse: Option<&(Vec<(u64, u64)>, u64)>,
 ) -> Result<u64, Error> {
     let fd = fsops::openat(
         pfd,
@@ -159,45 +159,56 @@ pub fn write_file<R: Read>(
     .map_err(|e| Error::io("create file", e))?;
     let mut f = std::fs::File::from(fd);
     let werr = |e| Error::io("write file", e);
+    let rerr = |e| Error::io("read layer", e);
     BUF.with(|b| {
         let mut buf = b.borrow_mut();
-        let mut off: u64 = 0;
-        loop {
-            let n = src.read(&mut buf).map_err(|e| Error::io("read layer", e))?;
-            if n == 0 {
-                break;
-            }
-            if !sparse {
-                f.write_all(&buf[..n]).map_err(werr)?;
-            } else {
-                for chunk in buf[..n].chunks(4096) {
-                    if chunk.iter().any(|b| *b != 0) {
-                        f.write_all_at(chunk, off).map_err(werr)?;
-                    }
-                    off += chunk.len() as u64;
+        let Some((map, real_size)) = sparse else {
+            let mut n_total: u64 = 0;
+            loop {
+                let n = src.read(&mut buf).map_err(rerr)?;
+                if n == 0 {
+                    return Ok(n_total);
                 }
-                continue;
+                f.write_all(&buf[..n]).map_err(werr)?;
+                n_total += n as u64;
             }
-            off += n as u64;
+        };
+        let mut written = 0;
+        for &(off, len) in map {
+            let end = off
+                .checked_add(len)
+                .filter(|e| e <= real_size)
+                .ok_or_else(|| Error::Invalid("sparse region beyond the file size".into()))?;
+            let mut pos = off;
+            while pos < end {
+                let want = buf.len().min((end - pos) as usize);
+                src.read_exact(&mut buf[..want]).map_err(rerr)?;
+                f.write_all_at(&buf[..want], pos).map_err(werr)?;
+                pos += want as u64;
+            }
+            written += len;
         }
-        if sparse {
-            f.set_len(off).map_err(werr)?;
-        }
-        Ok(off)
+        f.set_len(*real_size).map_err(werr)?;
+        Ok(written)
     })
 }
 
 /// Owner, mode, xattrs and times, in that order: chown clears setuid bits and
-/// security.capability, so those come after it. Returns the ownership that
-/// could not be applied in rootless mode.
+/// security.capability, so those come after it. Returns what could not be
+/// applied: ownership in rootless mode, attributes the kernel refused for
+/// lack of privilege or support.
 pub fn apply_meta(
     pfd: RawFd,
     name: &CStr,
     m: &Meta,
-    is_symlink: bool,
+    ty: EntryType,
     rootless: bool,
-) -> Result<Option<(u64, u64)>, Error> {
-    let mut unapplied = None;
+) -> Result<Unapplied, Error> {
+    let is_symlink = ty == EntryType::Symlink;
+    let mut unapplied = Unapplied {
+        owner: None,
+        xattrs: m.skipped.clone(),
+    };
     let (uid, gid) = (
         u32::try_from(m.uid).map_err(|_| Error::Invalid(format!("uid {} out of range", m.uid)))?,
         u32::try_from(m.gid).map_err(|_| Error::Invalid(format!("gid {} out of range", m.gid)))?,
@@ -208,7 +219,7 @@ pub fn apply_meta(
         if !(rootless && matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EINVAL))) {
             return Err(Error::io(format!("chown to {uid}:{gid}"), e));
         }
-        unapplied = Some((m.uid, m.gid));
+        unapplied.owner = Some((m.uid, m.gid));
         if !is_symlink {
             record_rootless_owner(pfd, name, uid, gid);
         }
@@ -221,21 +232,25 @@ pub fn apply_meta(
     }
     if !m.xattrs.is_empty() {
         let p = fsops::fd_path(pfd, name.to_bytes()).map_err(|e| Error::io("xattr path", e))?;
+        // The kernel keeps user.* to regular files and directories.
+        let plain = !matches!(
+            ty,
+            EntryType::Symlink | EntryType::Char | EntryType::Block | EntryType::Fifo
+        );
         for (k, v) in &m.xattrs {
-            if k.to_bytes().starts_with(b"trusted.overlay.") {
-                continue;
-            }
             // SAFETY: valid C strings and buffer.
             let r =
                 unsafe { libc::lsetxattr(p.as_ptr(), k.as_ptr(), v.as_ptr().cast(), v.len(), 0) };
-            if let Err(e) = fsops::check(r) {
-                let ignorable = e.raw_os_error() == Some(libc::ENOTSUP)
-                    || (rootless && e.raw_os_error() == Some(libc::EPERM))
-                    || (is_symlink && e.raw_os_error() == Some(libc::EPERM));
-                if !ignorable {
-                    return Err(Error::io(format!("set xattr {}", k.to_string_lossy()), e));
-                }
-            }
+            let Err(e) = fsops::check(r) else { continue };
+            let why = match e.raw_os_error() {
+                Some(libc::ENOTSUP) => "the file system does not support it",
+                Some(libc::EPERM) if rootless => "not permitted without privilege",
+                Some(libc::EPERM) if !plain => "not permitted on this file type",
+                _ => return Err(Error::io(format!("set xattr {}", k.to_string_lossy()), e)),
+            };
+            unapplied
+                .xattrs
+                .push((k.to_string_lossy().into_owned(), why.to_string()));
         }
     }
     let ts = [

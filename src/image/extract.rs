@@ -6,10 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::os::fd::{AsRawFd, RawFd};
 
-use tar::EntryType;
-
-use super::entry::{self, Meta};
+use super::entry::{self, Meta, Unapplied};
 use super::fsops;
+use super::tarstream::{EntryType, Header, TarStream};
 use super::whiteout::{self, Name};
 use super::Error;
 
@@ -37,6 +36,8 @@ pub struct LayerStats {
     pub file_bytes: u64,
     /// Paths whose owner could not be set, with the wanted uid:gid.
     pub unapplied_owners: Vec<(String, u64, u64)>,
+    /// Attributes not applied: path, attribute name, reason.
+    pub skipped_xattrs: Vec<(String, String, String)>,
 }
 
 pub struct Applier {
@@ -74,10 +75,8 @@ impl Applier {
     }
 
     pub fn apply<R: Read>(&mut self, stream: R) -> Result<(), Error> {
-        let mut ar = tar::Archive::new(stream);
-        let entries = ar.entries().map_err(|e| Error::io("read layer", e))?;
-        for e in entries {
-            let mut e = e.map_err(|e| Error::io("read layer entry", e))?;
+        let mut ar = TarStream::new(stream);
+        while let Some(h) = ar.next_entry()? {
             self.stats.entries += 1;
             if self.stats.entries > self.max_entries {
                 return Err(Error::Limit(format!(
@@ -85,24 +84,30 @@ impl Applier {
                     self.max_entries
                 )));
             }
-            let raw = e.path_bytes().into_owned();
-            self.entry(&mut e)
-                .map_err(|err| err.context(&String::from_utf8_lossy(&raw)))?;
+            self.entry(&h, &mut ar)
+                .map_err(|err| err.context(&String::from_utf8_lossy(&h.path)))?;
         }
         self.finish()
     }
 
-    fn entry<R: Read>(&mut self, e: &mut tar::Entry<R>) -> Result<(), Error> {
-        let ty = e.header().entry_type();
-        if matches!(ty, EntryType::XGlobalHeader | EntryType::XHeader) {
-            return Ok(());
+    fn record(&mut self, path: &[u8], u: Unapplied) {
+        let p = String::from_utf8_lossy(path);
+        if let Some((uid, gid)) = u.owner {
+            self.stats.unapplied_owners.push((p.to_string(), uid, gid));
         }
-        let path = whiteout::normalize(&e.path_bytes());
+        for (name, why) in u.xattrs {
+            self.stats.skipped_xattrs.push((p.to_string(), name, why));
+        }
+    }
+
+    fn entry<R: Read>(&mut self, h: &Header, content: &mut R) -> Result<(), Error> {
+        let ty = h.kind;
+        let path = whiteout::normalize(&h.path);
         let (parent, base) = whiteout::split(&path);
         if base.is_empty() {
             // The root itself: only a directory entry makes sense.
             if ty == EntryType::Directory {
-                let m = Meta::from_entry(e)?;
+                let m = Meta::from_header(h)?;
                 self.dirs.push((Vec::new(), m));
             }
             return Ok(());
@@ -131,9 +136,9 @@ impl Applier {
         let name = fsops::cstr(base).map_err(|e| Error::io("entry name", e))?;
         let existing = fsops::lstat_at(pfd, &name).map_err(|e| Error::io("stat", e))?;
         if ty == EntryType::Link {
-            return self.hardlink(e, pfd, &name, &path, existing.as_ref());
+            return self.hardlink(h, pfd, &name, &path, existing.as_ref());
         }
-        let meta = Meta::from_entry(e)?;
+        let meta = Meta::from_header(h)?;
         match ty {
             EntryType::Directory => {
                 let is_dir = existing
@@ -149,28 +154,22 @@ impl Applier {
                 self.dirs.push((path.clone(), meta));
                 return Ok(());
             }
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+            EntryType::Regular | EntryType::Continuous | EntryType::GnuSparse => {
                 entry::replace(pfd, &name, existing.as_ref())?;
-                let sparse = ty == EntryType::GNUSparse;
-                self.stats.file_bytes += entry::write_file(pfd, &name, e, sparse)?;
+                self.stats.file_bytes += entry::write_file(pfd, &name, content, h.sparse.as_ref())?;
             }
             EntryType::Symlink => {
                 entry::replace(pfd, &name, existing.as_ref())?;
-                let target = e
-                    .link_name_bytes()
+                let target = h
+                    .link
+                    .as_deref()
+                    .filter(|t| !t.is_empty())
                     .ok_or_else(|| Error::Invalid("symlink without target".into()))?;
-                entry::symlink(pfd, &name, &target)?;
+                entry::symlink(pfd, &name, target)?;
             }
             EntryType::Char | EntryType::Block | EntryType::Fifo => {
                 entry::replace(pfd, &name, existing.as_ref())?;
-                let dev = e
-                    .header()
-                    .device_major()
-                    .ok()
-                    .flatten()
-                    .zip(e.header().device_minor().ok().flatten())
-                    .unwrap_or((0, 0));
-                entry::mknod(pfd, &name, ty, dev, self.rootless)?;
+                entry::mknod(pfd, &name, ty, h.dev, self.rootless)?;
             }
             other => {
                 return Err(Error::Invalid(format!(
@@ -179,29 +178,25 @@ impl Applier {
                 )))
             }
         }
-        let kind_link = ty == EntryType::Symlink;
-        if let Some(o) = entry::apply_meta(pfd, &name, &meta, kind_link, self.rootless)? {
-            self.stats.unapplied_owners.push((
-                String::from_utf8_lossy(&path).into_owned(),
-                o.0,
-                o.1,
-            ));
-        }
+        let u = entry::apply_meta(pfd, &name, &meta, ty, self.rootless)?;
+        self.record(&path, u);
         Ok(())
     }
 
-    fn hardlink<R: Read>(
+    fn hardlink(
         &mut self,
-        e: &tar::Entry<R>,
+        h: &Header,
         pfd: RawFd,
         name: &std::ffi::CStr,
         path: &[u8],
         existing: Option<&libc::stat>,
     ) -> Result<(), Error> {
-        let target = e
-            .link_name_bytes()
+        let target = h
+            .link
+            .as_deref()
+            .filter(|t| !t.is_empty())
             .ok_or_else(|| Error::Invalid("hardlink without target".into()))?;
-        let target = whiteout::normalize(&target);
+        let target = whiteout::normalize(target);
         if target == path {
             return Ok(());
         }
@@ -388,7 +383,13 @@ impl Applier {
             let r = if base.is_empty() {
                 let fd = fsops::open_in_root(self.root, b"", libc::O_PATH | libc::O_DIRECTORY)
                     .map_err(|e| Error::io("open root", e))?;
-                entry::apply_meta(fd.as_raw_fd(), c".", &meta, false, self.rootless)
+                entry::apply_meta(
+                    fd.as_raw_fd(),
+                    c".",
+                    &meta,
+                    EntryType::Directory,
+                    self.rootless,
+                )
             } else {
                 let pfd = match fsops::open_in_root(
                     self.root,
@@ -405,15 +406,16 @@ impl Applier {
                     Ok(Some(st)) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {}
                     _ => continue,
                 }
-                entry::apply_meta(pfd.as_raw_fd(), &n, &meta, false, self.rootless)
+                entry::apply_meta(
+                    pfd.as_raw_fd(),
+                    &n,
+                    &meta,
+                    EntryType::Directory,
+                    self.rootless,
+                )
             };
-            if let Some(o) = r.map_err(|e| e.context(&String::from_utf8_lossy(&path)))? {
-                self.stats.unapplied_owners.push((
-                    String::from_utf8_lossy(&path).into_owned(),
-                    o.0,
-                    o.1,
-                ));
-            }
+            let u = r.map_err(|e| e.context(&String::from_utf8_lossy(&path)))?;
+            self.record(&path, u);
         }
         Ok(())
     }

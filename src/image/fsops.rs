@@ -15,7 +15,9 @@ pub fn open_in_root(root: RawFd, path: &[u8], flags: i32) -> io::Result<OwnedFd>
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
     how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    loop {
+    // EAGAIN means a concurrent rename or mount change raced the lookup;
+    // bounded, so a lookup the kernel can never complete fails instead.
+    for _ in 0..1000 {
         // SAFETY: `how` and `c` outlive the call; the kernel copies both.
         let r = unsafe {
             libc::syscall(
@@ -31,11 +33,11 @@ pub fn open_in_root(root: RawFd, path: &[u8], flags: i32) -> io::Result<OwnedFd>
             return Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) });
         }
         let e = io::Error::last_os_error();
-        // EAGAIN: a concurrent rename elsewhere on the system; retry.
         if e.raw_os_error() != Some(libc::EAGAIN) {
             return Err(e);
         }
     }
+    Err(io::Error::from_raw_os_error(libc::EAGAIN))
 }
 
 /// Opens a directory inside root, creating missing components (mode 0755) on

@@ -115,6 +115,7 @@ impl Layout {
         path: &Path,
         reference: Option<&str>,
         platform: &Platform,
+        strict: bool,
     ) -> Result<Resolved, Error> {
         let top = self.index(path)?;
         let want = reference.unwrap_or("latest");
@@ -140,26 +141,29 @@ impl Layout {
                 available: names.join(", "),
             });
         };
-        self.select(&candidates, platform, 0)
+        self.select(&candidates, platform, strict, 0)
     }
 
     /// Follows the entry for `platform`; nested indexes that carry no
     /// platform of their own are searched when no entry matches directly.
+    /// Unless `strict` (a platform the user asked for), a single entry is
+    /// taken whatever its platform: the caller warns when it is foreign.
     fn select(
         &self,
         c: &[&Descriptor],
         platform: &Platform,
+        strict: bool,
         depth: usize,
     ) -> Result<Resolved, Error> {
-        let err = match pick_platform(c, platform) {
-            Ok(d) => return self.follow(d, platform, depth),
+        let err = match pick_platform(c, platform, strict) {
+            Ok(d) => return self.follow(d, platform, strict, depth),
             Err(e) => e,
         };
         for d in c.iter().filter(|d| d.platform.is_none()) {
             if media::kind(&d.media_type).ok() != Some(Kind::Index) {
                 continue;
             }
-            match self.follow(d, platform, depth) {
+            match self.follow(d, platform, strict, depth) {
                 Err(Error::NoPlatform { .. }) => {}
                 r => return r,
             }
@@ -167,7 +171,13 @@ impl Layout {
         Err(err)
     }
 
-    fn follow(&self, d: &Descriptor, platform: &Platform, depth: usize) -> Result<Resolved, Error> {
+    fn follow(
+        &self,
+        d: &Descriptor,
+        platform: &Platform,
+        strict: bool,
+        depth: usize,
+    ) -> Result<Resolved, Error> {
         if depth > MAX_INDEX_DEPTH {
             return Err(Error::Invalid("image indexes are nested too deeply".into()));
         }
@@ -183,7 +193,7 @@ impl Layout {
                     }
                 }
                 let all: Vec<&Descriptor> = idx.manifests.iter().collect();
-                self.select(&all, platform, depth + 1)
+                self.select(&all, platform, strict, depth + 1)
             }
             Kind::Manifest => {
                 let manifest: Manifest = blob::read_json(&self.dir, &digest, d.size, "manifest")?;
@@ -208,9 +218,14 @@ impl Layout {
 }
 
 /// Picks the descriptor for `platform`. A single candidate without platform
-/// information is taken as is; several need a match.
-fn pick_platform<'a>(c: &[&'a Descriptor], platform: &Platform) -> Result<&'a Descriptor, Error> {
-    if c.len() == 1 && c[0].platform.is_none() {
+/// information is taken as is, and so is a single one of another platform
+/// unless `strict`; several need a match.
+fn pick_platform<'a>(
+    c: &[&'a Descriptor],
+    platform: &Platform,
+    strict: bool,
+) -> Result<&'a Descriptor, Error> {
+    if c.len() == 1 && (c[0].platform.is_none() || !strict) {
         return Ok(c[0]);
     }
     if let Some(d) = c.iter().find(|d| match &d.platform {
@@ -264,11 +279,14 @@ mod tests {
         let c = desc(Some(("linux", "arm", Some("v7"))));
         let all = [&a, &b, &c];
         let arm = Platform::parse("linux/arm/v7").unwrap();
-        assert!(std::ptr::eq(pick_platform(&all, &arm).unwrap(), &c));
+        assert!(std::ptr::eq(pick_platform(&all, &arm, false).unwrap(), &c));
         let arm64 = Platform::parse("linux/arm64").unwrap();
-        assert!(std::ptr::eq(pick_platform(&all, &arm64).unwrap(), &b));
+        assert!(std::ptr::eq(
+            pick_platform(&all, &arm64, false).unwrap(),
+            &b
+        ));
         let s390 = Platform::parse("linux/s390x").unwrap();
-        let e = pick_platform(&all, &s390).unwrap_err().to_string();
+        let e = pick_platform(&all, &s390, false).unwrap_err().to_string();
         assert!(e.contains("linux/arm/v7"), "{e}");
     }
 
@@ -276,8 +294,10 @@ mod tests {
     fn single_untagged_platformless_manifest_is_taken() {
         let a = desc(None);
         let p = Platform::parse("linux/riscv64").unwrap();
-        assert!(pick_platform(&[&a], &p).is_ok());
+        assert!(pick_platform(&[&a], &p, true).is_ok());
         let b = desc(Some(("linux", "amd64", None)));
-        assert!(pick_platform(&[&b], &p).is_err());
+        assert!(pick_platform(&[&b], &p, true).is_err());
+        // The only manifest, of another platform: taken unless asked strictly.
+        assert!(pick_platform(&[&b], &p, false).is_ok());
     }
 }

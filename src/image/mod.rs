@@ -8,15 +8,19 @@
 //! into `extract`, which applies tar entries with image-spec semantics using
 //! only descriptors resolved by `openat2(RESOLVE_IN_ROOT)` (`fsops`).
 //!
-//! Assembly: as root, layers go into a cache under `<rt root>/images`,
-//! keyed by ChainID, each extracted through an overlay of its parents so
-//! the result is identical to flat extraction; a bundle's rootfs is then one
-//! overlay mount (a repeated unpack costs milliseconds). `--flat` (and
-//! rootless mode) writes a plain directory instead, like umoci. What
-//! differs with overlay: directories report one link, and a hardlink to a
-//! file from a lower layer is a separate inode once a third layer links it
-//! again (content and metadata are the same).
+//! Assembly: by default every layer is extracted into the bundle's own
+//! rootfs directory, like umoci: a self-contained bundle. With `--overlay`
+//! (and for `rt run --image`) layers go into a cache in the image store
+//! (`store`), keyed by ChainID, each extracted through an overlay of its
+//! parents so the result is identical to flat extraction; the rootfs is
+//! then one overlay mount (a repeated unpack costs milliseconds), on the
+//! host for `--overlay`, inside the container's mount namespace for
+//! `rt run --image`. What differs with overlay: directories report one
+//! link, and a hardlink to a file from a lower layer is a separate inode
+//! once a third layer links it again (content and metadata are the same).
+//! Archives (`archive`) are imported into a scratch layout first.
 
+mod archive;
 mod blob;
 mod cache;
 pub mod config;
@@ -30,19 +34,22 @@ mod media;
 mod pipeline;
 mod progress;
 pub mod reference;
+pub mod store;
+mod tarstream;
 mod unpack;
 pub mod user;
 mod whiteout;
+mod xattr;
 
+pub use archive::unpack_any;
+pub use cache::Usage;
 pub use extract::Limits;
 pub use unpack::{
-    cache_root, prepare_run_bundle, prune_cache, remove_bundle, unpack, Assembly, UnpackOptions,
-    UnpackReport,
+    prepare_run_bundle, remove_bundle, unpack, Assembly, UnpackOptions, UnpackReport,
 };
 
-/// Under rt's state root: the layer cache, and bundles unpacked for
-/// `rt run --image`.
-pub const CACHE_DIR: &str = ".images";
+/// Under rt's state root: bundles unpacked for `rt run --image` (runtime
+/// state; images themselves live in the store).
 pub const BUNDLES_DIR: &str = ".image-bundles";
 
 #[derive(Debug, thiserror::Error)]

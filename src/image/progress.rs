@@ -11,6 +11,8 @@ use std::time::Duration;
 const MIN_BYTES: u64 = 4 << 20;
 
 struct Shared {
+    /// What is being done, when it is not unpacking layers.
+    label: Option<String>,
     total: u64,
     layers: usize,
     layer: AtomicUsize,
@@ -26,6 +28,15 @@ pub struct Progress {
 
 impl Progress {
     pub fn start(enabled: bool, total: u64, layers: usize) -> Progress {
+        Progress::start_labelled(enabled, total, layers, None)
+    }
+
+    /// Reading an archive in: bytes only.
+    pub fn start_import(enabled: bool, total: u64, what: String) -> Progress {
+        Progress::start_labelled(enabled, total, 0, Some(what))
+    }
+
+    fn start_labelled(enabled: bool, total: u64, layers: usize, label: Option<String>) -> Progress {
         if !enabled || total < MIN_BYTES || !std::io::stderr().is_terminal() {
             return Progress {
                 shared: None,
@@ -33,6 +44,7 @@ impl Progress {
             };
         }
         let s = Arc::new(Shared {
+            label,
             total,
             layers,
             layer: AtomicUsize::new(0),
@@ -112,6 +124,15 @@ impl Shared {
             .unwrap_or(0);
         let done = self.finished_bytes.load(Ordering::Relaxed) + cur;
         let mb = |b: u64| b as f64 / 1048576.0;
+        if let Some(l) = &self.label {
+            let _ = write!(
+                std::io::stderr(),
+                "\rimporting {l}: {:.1}/{:.1} MB ",
+                mb(done),
+                mb(self.total)
+            );
+            return;
+        }
         let _ = write!(
             std::io::stderr(),
             "\runpacking layer {}/{}: {:.1}/{:.1} MB ",

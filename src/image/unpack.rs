@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
+
 use super::blob;
-use super::cache::{self, Cache};
+use super::cache::{self, Cache, Source};
 use super::config::{self, ImageConfig};
 use super::digest::{self, Digest};
 use super::extract::{Applier, Limits};
@@ -18,14 +20,22 @@ use super::media::{self, Compression, Kind};
 use super::pipeline;
 use super::progress::Progress;
 use super::reference::Platform;
+use super::store;
 use super::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Assembly {
-    /// Extract every layer into a plain rootfs directory (no cache).
+    /// Every layer extracted into the bundle's own rootfs directory: a
+    /// self-contained bundle that survives reboots and `rm -rf` (default).
     Flat,
-    /// Layers extracted once into the cache, rootfs is an overlay mount.
+    /// Layers extracted once into the store's cache, the rootfs an overlay
+    /// mount of them on the host (`--overlay`).
     Overlay,
+    /// Layers in the cache, the overlay written into config.json as the
+    /// first mount (destination `/`), so the container mounts it in its
+    /// own mount namespace: nothing in the host's mount table, nothing to
+    /// leak when rt dies (`rt run --image`).
+    Mounts,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -33,9 +43,9 @@ pub struct UnpackOptions {
     pub platform: Option<Platform>,
     /// Device nodes become empty files, unappliable ownership is recorded.
     pub rootless: bool,
-    /// Where the layer cache lives (`<rt root>/images`); `None`: no cache.
-    pub cache_root: Option<PathBuf>,
-    /// `None` picks overlay when a cache and privileges are available.
+    /// The image store (see `store`); `None`: no cache.
+    pub store: Option<PathBuf>,
+    /// `None`: flat.
     pub assembly: Option<Assembly>,
     pub limits: Limits,
     /// Show a progress line on stderr when it is a terminal.
@@ -53,6 +63,10 @@ pub struct UnpackReport {
     pub compressed_bytes: u64,
     pub entries: u64,
     pub unapplied_owners: Vec<(String, u64, u64)>,
+    /// Attributes not applied: path, name, reason.
+    pub skipped_xattrs: Vec<(String, String, String)>,
+    /// One line each, for the user (an image of another platform).
+    pub warnings: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -61,6 +75,16 @@ struct Layer {
     size: u64,
     compression: Compression,
     diff_id: Digest,
+}
+
+impl Layer {
+    fn source(&self) -> Source {
+        Source {
+            digest: self.digest.clone(),
+            size: self.size,
+            compression: self.compression,
+        }
+    }
 }
 
 pub const ROOTFS: &str = "rootfs";
@@ -101,14 +125,6 @@ pub fn unpack(
         }
     }
     r
-}
-
-/// Deletes cached layers that no mounted bundle uses any more.
-pub fn prune_cache(cache_root: &Path) -> Result<usize, Error> {
-    if !cache_root.exists() {
-        return Ok(0);
-    }
-    Cache::open(cache_root)?.prune()
 }
 
 /// Unmounts an overlay rootfs (if any) and deletes the bundle.
@@ -188,8 +204,9 @@ fn unpack_into(
 ) -> Result<UnpackReport, Error> {
     let start = Instant::now();
     let layout = Layout::open(layout_path)?;
-    let platform = opts.platform.clone().unwrap_or_else(Platform::host);
-    let resolved = layout.resolve(layout_path, reference, &platform)?;
+    let host = Platform::host();
+    let platform = opts.platform.clone().unwrap_or_else(|| host.clone());
+    let resolved = layout.resolve(layout_path, reference, &platform, opts.platform.is_some())?;
     let m = &resolved.manifest;
     if media::kind(&m.config.media_type)? != Kind::Config {
         return Err(Error::UnknownMediaType(format!(
@@ -202,22 +219,31 @@ fn unpack_into(
     let cfg: ImageConfig = serde_json::from_slice(&cfg_raw)
         .map_err(|e| Error::Invalid(format!("parse image config {cfg_digest}: {e}")))?;
     let layers = layers_of(&m.layers, &cfg)?;
-    // Every blob must be there before anything is written.
+    // Every blob must be there, as large as its descriptor says, before
+    // anything is written; a cache hit must not hide a wrong size.
     for l in &layers {
-        blob::open_blob(&layout.dir, &l.digest)?;
-    }
-    let euid = nix::unistd::geteuid();
-    let assembly = match opts.assembly {
-        Some(a) => a,
-        None if opts.cache_root.is_some()
-            && !opts.rootless
-            && euid.is_root()
-            && !layers.is_empty() =>
-        {
-            Assembly::Overlay
+        let f = blob::open_blob(&layout.dir, &l.digest)?;
+        let len = f
+            .metadata()
+            .map_err(|e| Error::io(format!("stat blob {}", l.digest), e))?
+            .len();
+        if len != l.size {
+            return Err(Error::SizeMismatch {
+                what: format!("layer {}", l.digest),
+                expected: l.size,
+                actual: len,
+            });
         }
-        None => Assembly::Flat,
+    }
+    let assembly = match opts.assembly.unwrap_or(Assembly::Flat) {
+        _ if layers.is_empty() => Assembly::Flat,
+        a => a,
     };
+    if assembly != Assembly::Flat && (opts.rootless || !nix::unistd::geteuid().is_root()) {
+        return Err(Error::Invalid(
+            "an overlay of cached layers needs root (not rootless)".into(),
+        ));
+    }
     let total: u64 = layers.iter().map(|l| l.size).sum();
     let progress = Progress::start(opts.progress, total, layers.len());
     let mut report = UnpackReport {
@@ -230,13 +256,27 @@ fn unpack_into(
         compressed_bytes: 0,
         entries: 0,
         unapplied_owners: Vec::new(),
+        skipped_xattrs: Vec::new(),
+        warnings: Vec::new(),
         elapsed: Duration::ZERO,
     };
+    if !cfg.architecture.is_empty()
+        && !host.matches(&cfg.os, &cfg.architecture, cfg.variant.as_deref())
+    {
+        let mut img = format!("{}/{}", cfg.os, cfg.architecture);
+        if let Some(v) = &cfg.variant {
+            img = format!("{img}/{v}");
+        }
+        report.warnings.push(format!(
+            "image is {img}: it cannot run on this {host} host without emulation"
+        ));
+    }
     let rootfs = bundle.join(ROOTFS);
     fs::DirBuilder::new()
         .mode(0o755)
         .create(&rootfs)
         .map_err(|e| Error::io(format!("create {}", rootfs.display()), e))?;
+    let mut overlay = None;
     match assembly {
         Assembly::Flat => {
             let fd = open_dir(&rootfs)?;
@@ -245,34 +285,8 @@ fn unpack_into(
                 apply_one(&layout, l, fd.as_raw_fd(), opts, &progress, &mut report)?;
             }
         }
-        Assembly::Overlay => {
-            let root = opts
-                .cache_root
-                .as_deref()
-                .ok_or_else(|| Error::Invalid("overlay assembly needs a cache".into()))?;
-            let cache = Cache::open(root)?;
-            let diffs: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
-            let chains = digest::chain_ids(&diffs);
-            let mut lowers: Vec<PathBuf> = Vec::new();
-            for (i, (l, chain)) in layers.iter().zip(&chains).enumerate() {
-                progress.layer(i);
-                if cache.usable(chain)? {
-                    report.layers_reused += 1;
-                    progress.skip(l.size);
-                    lowers.insert(0, cache.chain_dir(chain));
-                    continue;
-                }
-                let pending = cache.begin(&lowers)?;
-                let target = if lowers.is_empty() {
-                    pending.diff()
-                } else {
-                    pending.merged()
-                };
-                let fd = open_dir(&target)?;
-                apply_one(&layout, l, fd.as_raw_fd(), opts, &progress, &mut report)?;
-                drop(fd);
-                lowers.insert(0, cache.commit(pending, chain)?);
-            }
+        Assembly::Overlay | Assembly::Mounts => {
+            let lowers = stack(&layout, &layers, opts, &progress, &mut report)?;
             let state = bundle.join(OVERLAY_STATE);
             for d in [state.clone(), state.join("upper"), state.join("work")] {
                 fs::DirBuilder::new()
@@ -284,12 +298,35 @@ fn unpack_into(
                 cache::copy_root_meta(top, &state.join("upper"))?;
             }
             let o = cache::overlay_options(&lowers, &state.join("upper"), &state.join("work"))?;
-            cache::mount_overlay(&rootfs, &o)?;
+            if assembly == Assembly::Overlay {
+                cache::mount_overlay(&rootfs, &o)?;
+            } else {
+                overlay = Some((o, lowers));
+            }
         }
     }
     progress.done();
-    let fd = open_dir(&rootfs)?;
-    let spec = config::generate(&cfg, fd.as_raw_fd(), opts.rootless)?;
+    let spec = match &overlay {
+        None => config::generate(&cfg, open_dir(&rootfs)?.as_raw_fd(), opts.rootless)?,
+        Some((o, lowers)) => {
+            let mut spec = cache::with_merged_view(lowers, &rootfs, |fd| {
+                config::generate(&cfg, fd, opts.rootless)
+            })?;
+            let mut options = vec![json!("nodev")];
+            options.extend(o.split(',').map(|s| json!(s)));
+            let mount = json!({
+                "destination": "/",
+                "type": "overlay",
+                "source": "overlay",
+                "options": options,
+            });
+            match spec["mounts"].as_array_mut() {
+                Some(a) => a.insert(0, mount),
+                None => spec["mounts"] = json!([mount]),
+            }
+            spec
+        }
+    };
     let body = serde_json::to_vec_pretty(&spec)
         .map_err(|e| Error::Invalid(format!("serialise config.json: {e}")))?;
     let tmp = bundle.join(".config.json.tmp");
@@ -331,26 +368,86 @@ fn apply_one(
     report
         .unapplied_owners
         .append(&mut applier.stats.unapplied_owners);
+    report
+        .skipped_xattrs
+        .append(&mut applier.stats.skipped_xattrs);
     Ok(())
 }
 
-/// The layer cache under rt's state root. Dot names are never container
-/// ids, so these directories cannot collide with a container's.
-pub fn cache_root(rt_root: &Path) -> PathBuf {
-    rt_root.join(super::CACHE_DIR)
+/// Brings every layer into the store's cache (extracting those missing,
+/// each through an overlay of its parents) and returns the cached diffs,
+/// top layer first.
+fn stack(
+    layout: &Layout,
+    layers: &[Layer],
+    opts: &UnpackOptions,
+    progress: &Progress,
+    report: &mut UnpackReport,
+) -> Result<Vec<PathBuf>, Error> {
+    let root =
+        opts.store.as_deref().map(store::layers).ok_or_else(|| {
+            Error::Invalid("an overlay of cached layers needs an image store".into())
+        })?;
+    let cache = Cache::open(&root)?;
+    let diffs: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
+    let chains = digest::chain_ids(&diffs);
+    let mut lowers: Vec<PathBuf> = Vec::new();
+    for (i, (l, chain)) in layers.iter().zip(&chains).enumerate() {
+        progress.layer(i);
+        // A hit needs the descriptor to match a blob this entry was made
+        // from; otherwise the layer goes the cold way, which fails as it
+        // would without the cache (wrong media type, corrupt blob) or
+        // records one more blob of the same content.
+        if cache.usable(chain)? && cache.knows(chain, &l.source()) {
+            cache.hold(chain);
+            report.layers_reused += 1;
+            progress.skip(l.size);
+            lowers.insert(0, cache.chain_dir(chain));
+            continue;
+        }
+        let pending = cache.begin(&lowers)?;
+        apply_one(layout, l, pending.target()?, opts, progress, report)?;
+        lowers.insert(0, cache.commit(pending, chain, &l.source())?);
+        cache.hold(chain);
+    }
+    Ok(lowers)
 }
 
-/// What `rt run --image DIR[:REF]` needs: the image unpacked (through the
-/// layer cache) into a fresh bundle under rt's root, named after the
-/// container. Remove it with `remove_bundle` once the container is gone.
+/// A bundle of `rt run --image`, locked while this process lives so that
+/// `rt image prune` never takes it for the leftover of a killed rt.
+pub struct RunBundle {
+    pub path: PathBuf,
+    lock_path: PathBuf,
+    _lock: nix::fcntl::Flock<fs::File>,
+}
+
+impl RunBundle {
+    /// Deletes the bundle (and its lock).
+    pub fn remove(self) -> Result<(), Error> {
+        let r = remove_bundle(&self.path);
+        let _ = fs::remove_file(&self.lock_path);
+        r
+    }
+}
+
+/// The lock file beside a run bundle.
+pub fn run_bundle_lock(bundle: &Path) -> PathBuf {
+    bundle.with_extension("lock")
+}
+
+/// What `rt run --image IMAGE[:REF]` needs: the image unpacked into a
+/// fresh bundle under rt's root, named after the container. As root the
+/// layers come from the store's cache and the container mounts their
+/// overlay itself; rootless, the bundle is flat. Remove it with
+/// `RunBundle::remove` once the container is gone.
 pub fn prepare_run_bundle(
     rt_root: &Path,
+    store: &Path,
     image: &str,
     id: &str,
     rootless: bool,
     platform: Option<Platform>,
-) -> Result<(PathBuf, UnpackReport), Error> {
-    let (dir, tag) = super::reference::parse_image_arg(image)?;
+) -> Result<(RunBundle, UnpackReport), Error> {
     if id.is_empty() || id.contains('/') || id.starts_with('.') {
         return Err(Error::Invalid(format!(
             "container id {id:?} cannot name a bundle"
@@ -363,13 +460,38 @@ pub fn prepare_run_bundle(
         .create(&parent)
         .map_err(|e| Error::io(format!("create {}", parent.display()), e))?;
     let bundle = parent.join(id);
+    let lock_path = run_bundle_lock(&bundle);
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io(format!("create {}", lock_path.display()), e))?;
+    let lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|_| Error::Invalid(format!("a container named {id} is being started")))?;
     let opts = UnpackOptions {
         platform,
         rootless,
-        cache_root: Some(cache_root(rt_root)),
+        store: Some(store.to_path_buf()),
+        assembly: Some(if rootless {
+            Assembly::Flat
+        } else {
+            Assembly::Mounts
+        }),
         progress: true,
         ..UnpackOptions::default()
     };
-    let report = unpack(Path::new(&dir), tag.as_deref(), &bundle, &opts)?;
-    Ok((bundle, report))
+    let report = match super::archive::unpack_any(image, &bundle, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = fs::remove_file(&lock_path);
+            return Err(e);
+        }
+    };
+    let rb = RunBundle {
+        path: bundle,
+        lock_path,
+        _lock: lock,
+    };
+    Ok((rb, report))
 }

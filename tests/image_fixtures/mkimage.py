@@ -37,7 +37,7 @@ class Tar:
                                encoding="utf-8", errors="surrogateescape")
 
     def add(self, name, kind=tarfile.REGTYPE, data=b"", mode=0o644, uid=0, gid=0,
-            mtime=T0, link="", dev=(0, 0), xattrs=None, uname="", gname=""):
+            mtime=T0, link="", dev=(0, 0), xattrs=None, uname="", gname="", pax=None):
         if isinstance(name, bytes):
             name = name.decode("utf-8", "surrogateescape")
         ti = tarfile.TarInfo(name)
@@ -53,6 +53,8 @@ class Tar:
                 "SCHILY.xattr." + k: (v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v)
                 for k, v in xattrs.items()
             }
+        if pax:
+            ti.pax_headers = dict(ti.pax_headers, **pax)
         if kind == tarfile.REGTYPE:
             ti.size = len(data)
             self.tf.addfile(ti, io.BytesIO(data))
@@ -186,7 +188,7 @@ def semantics_layers():
     return [l1.bytes(), l2.bytes(), l3.bytes()]
 
 
-def sparse_layer(workdir):
+def sparse_layer(workdir, fmt="gnu"):
     src = os.path.join(workdir, "sparse-src")
     os.makedirs(src, exist_ok=True)
     p = os.path.join(src, "sparse")
@@ -198,7 +200,7 @@ def sparse_layer(workdir):
         f.write(b"end!")
     os.utime(p, (T0, T0))
     os.utime(src, (T0, T0))
-    out = subprocess.run(["tar", "--sparse", "--format=gnu", "--numeric-owner", "-C", src, "-cf", "-", "sparse"],
+    out = subprocess.run(["tar", "--sparse", "--format=" + fmt, "--numeric-owner", "-C", src, "-cf", "-", "sparse"],
                          stdout=subprocess.PIPE, check=True).stdout
     shutil.rmtree(src)
     return out
@@ -243,6 +245,47 @@ def hostile_layers(case, canary):
     return [base.bytes(), h.bytes()]
 
 
+def cap(words):
+    return b"".join(w.to_bytes(4, "little") for w in words)
+
+
+# Capabilities whose bytes hold a newline (0x0a): CAP_DAC_OVERRIDE|CAP_FOWNER,
+# and a v3 capability whose rootid is 10.
+CAP_NL = cap([0x02000001, 0x0a, 0, 0, 0])
+CAP_V3 = cap([0x03000001, 0x2000, 0, 0, 0, 10])
+
+
+def xattr_layers(case):
+    """Hand-made xattr records; the error cases each break one rule."""
+    base = Tar().dir("etc").file("etc/passwd", PASSWD).dir("ovl").file("ovl/lower", b"lower")
+    t = Tar()
+    if case == "xattr_records":
+        t.file("nl_cap", b"c", mode=0o755, xattrs={"security.capability": CAP_NL})
+        t.file("v3_cap", b"c", mode=0o755, xattrs={"security.capability": CAP_V3})
+        t.file("nl_user", b"u", xattrs={"user.multi": b"line1\nline2\n", "trusted.t": b"\n"})
+        # bsdtar's form: %-encoded name, base64 value (no padding), plus a
+        # name SCHILY also gives (SCHILY wins).
+        t.file("libarchive", b"l", xattrs={"user.both": b"schily"}, pax={
+            "LIBARCHIVE.xattr.user.a%3Db": "AP8KAQ",
+            "LIBARCHIVE.xattr.user.both": "bGliYXJjaGl2ZQ==",
+            "LIBARCHIVE.xattr.security.capability": "AQAAAgogAAAAAAAAAAAAAAAAAAA="})
+    elif case == "xattr_skips":
+        t.dir("ovl", xattrs={"trusted.overlay.opaque": b"y", "user.overlay.opaque": b"y"})
+        t.file("ovl/upper", b"upper", xattrs={"trusted.overlay.redirect": b"/etc",
+                                               "security.selinux": b"system_u:object_r:etc_t:s0",
+                                               "system.nfs4_acl": b"x", "user.kept": b"yes"})
+    elif case == "xattr_long_value":
+        t.file("f", b"x", xattrs={"user.big": b"v" * 65537})
+    elif case == "xattr_long_name":
+        t.file("f", b"x", xattrs={"user." + "n" * 251: b"v"})
+    elif case == "xattr_bad_cap":
+        t.file("f", b"x", xattrs={"security.capability": b"\x01\x00\x00\x02junk"})
+    return [base.bytes(), t.bytes()]
+
+
+XATTR = ["xattr_records", "xattr_skips", "xattr_long_value", "xattr_long_name", "xattr_bad_cap"]
+
+
 def simple_layers():
     t = Tar().dir("etc").file("etc/passwd", PASSWD).file("etc/group", GROUP).file("hello", b"hello world\n")
     return [t.bytes()]
@@ -268,6 +311,10 @@ def corrupt(lay, case):
             cfg["rootfs"]["diff_ids"][0] = sha(b"something else")
         if case == "layer_size_mismatch":
             descs[0]["size"] += 1
+        if case == "gzip_labelled_tar":
+            descs[0]["mediaType"] = MT["none"]
+        if case == "gzip_labelled_zstd":
+            descs[0]["mediaType"] = MT["zstd"]
         if case == "unknown_media_type":
             descs[0]["mediaType"] = "application/vnd.oci.image.layer.v1.tar+bzip2"
         if case == "bad_layer_digest":
@@ -296,7 +343,7 @@ def corrupt(lay, case):
     lay.index([tag(d, "latest")])
 
 
-CORRUPT = ["truncated_gzip", "diffid_mismatch", "layer_size_mismatch", "unknown_media_type",
+CORRUPT = ["gzip_labelled_tar", "gzip_labelled_zstd", "truncated_gzip", "diffid_mismatch", "layer_size_mismatch", "unknown_media_type",
            "bad_layer_digest", "unsupported_algorithm", "missing_blob", "layer_digest_mismatch",
            "config_digest_mismatch", "manifest_digest_mismatch", "bad_index_digest"]
 HOSTILE = ["traversal", "absolute", "symlink_same_layer", "symlink_earlier_layer", "symlink_chain",
@@ -311,12 +358,16 @@ def main():
     ap.add_argument("--canary", default="/nonexistent/canary")
     ap.add_argument("--user", default=None)
     ap.add_argument("--entries", type=int, default=0)
+    ap.add_argument("--layer", action="append", default=[], help="a tar file (case 'layers')")
     a = ap.parse_args()
     lay = Layout(a.out)
     if a.case == "semantics":
         lay.index([tag(lay.image(semantics_layers(), a.comp), "latest")])
     elif a.case == "sparse":
         lay.index([tag(lay.image([sparse_layer(a.out + ".work")], a.comp), "latest")])
+    elif a.case == "sparse_pax":
+        # GNU tar's PAX sparse format 1.0 (its default with --format=posix).
+        lay.index([tag(lay.image([sparse_layer(a.out + ".work", "posix")], a.comp), "latest")])
     elif a.case == "user":
         cfg = {"User": a.user} if a.user is not None else {}
         lay.index([tag(lay.image(simple_layers(), a.comp, config=cfg), "latest")])
@@ -352,9 +403,27 @@ def main():
     elif a.case == "big":
         t = Tar().file("random", os.urandom(6 << 20)).bytes()
         lay.index([tag(lay.image([t], a.comp), "latest")])
+    elif a.case == "slow_second_layer":
+        # The second layer takes a while to write (it is extracted through
+        # an overlay of the first).
+        big = Tar().file("zeros", b"\0" * (96 << 20)).bytes()
+        lay.index([tag(lay.image(simple_layers() + [big], a.comp), "latest")])
     elif a.case == "bomb":
         t = Tar().file("zeros", b"\0" * (16 << 20)).bytes()
         lay.index([tag(lay.image([t], a.comp), "latest")])
+    elif a.case == "foreign":
+        # A tag naming one arm64 manifest, and one naming an index that
+        # offers only arm64.
+        t = Tar().file("platform", b"arm64").bytes()
+        only = lay.image([t], a.comp, arch="arm64", variant="v8")
+        inner = lay.jblob({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                           "manifests": [only]}, "application/vnd.oci.image.index.v1+json")
+        lay.index([tag(only, "arm"), tag(inner, "arm-index")])
+    elif a.case == "layers":
+        tars = [open(p, "rb").read() for p in a.layer]
+        lay.index([tag(lay.image(tars, a.comp), "latest")])
+    elif a.case in XATTR:
+        lay.index([tag(lay.image(xattr_layers(a.case), a.comp), "latest")])
     elif a.case in HOSTILE:
         lay.index([tag(lay.image(hostile_layers(a.case, a.canary), a.comp), "latest")])
     elif a.case in CORRUPT:

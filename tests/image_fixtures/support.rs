@@ -86,10 +86,19 @@ pub fn mkimage(out: &Path, case: &str, extra: &[&str]) {
     );
 }
 
+/// The private image store that goes with an rt root in these tests (a
+/// sibling of it, so never the host's /var/lib/rt).
+pub fn store_of(root: &Path) -> PathBuf {
+    let name = root.file_name().unwrap().to_string_lossy();
+    root.with_file_name(format!("{name}-store"))
+}
+
 pub fn rt(root: &Path, args: &[&str]) -> Output {
     Command::new(RT)
         .arg("--root")
         .arg(root)
+        .arg("--image-store")
+        .arg(store_of(root))
         .args(args)
         .output()
         .expect("run rt")

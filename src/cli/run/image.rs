@@ -1,6 +1,8 @@
-//! `rt run --image LAYOUT[:TAG] [--memory SIZE] [--cpus N] -- ARGS`: unpack
-//! the image through the layer cache into a bundle under rt's root, set the
-//! limits asked for, run it in the foreground, and remove it all after.
+//! `rt run --image IMAGE[:TAG] [--memory SIZE] [--cpus N] -- ARGS`: unpack
+//! the image (a layout, an OCI or docker archive) through the store's layer
+//! cache into a bundle under rt's root whose overlay the container mounts
+//! in its own mount namespace, set the limits asked for, run it in the
+//! foreground, and remove it all after.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -14,7 +16,8 @@ use crate::{image, Error, Result};
 
 #[derive(Debug, ClapArgs)]
 pub struct ImageArgs {
-    /// Run this OCI image layout (DIR[:TAG]) instead of a bundle.
+    /// Run this image instead of a bundle: an OCI layout DIR[:TAG], or an
+    /// OCI or docker archive FILE[:TAG].
     #[arg(long)]
     pub image: Option<String>,
     /// With --image: the container id (default: generated).
@@ -47,18 +50,23 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<u8> {
     if a.detach {
         super::supervised::ensure_free(&g.root, &id)?;
     }
-    let (bundle, _report) = image::prepare_run_bundle(&g.root, img, &id, false, None)?;
+    let (bundle, report) =
+        image::prepare_run_bundle(&g.root, &g.image_store, img, &id, g.rootless(), None)?;
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     if a.detach {
         // Supervised: the bundle lives as long as the container.
-        let r =
-            configure(&bundle, a).and_then(|()| super::supervised::run(g, a, &id, &bundle, true));
+        let r = configure(&bundle.path, a)
+            .and_then(|()| super::supervised::run(g, a, &id, &bundle.path, true));
         if r.is_err() {
-            let _ = image::remove_bundle(&bundle);
+            let _ = bundle.remove();
         }
         return r;
     }
-    let result = configure(&bundle, a).and_then(|()| run_bundle(g, a, &id, &bundle, true));
-    let removed = image::remove_bundle(&bundle);
+    let result =
+        configure(&bundle.path, a).and_then(|()| run_bundle(g, a, &id, &bundle.path, true));
+    let removed = bundle.remove();
     let code = result?;
     removed?;
     Ok(code)
