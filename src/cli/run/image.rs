@@ -50,6 +50,9 @@ pub fn run(g: &GlobalArgs, a: &Args) -> Result<u8> {
     if a.detach {
         super::supervised::ensure_free(&g.root, &id)?;
     }
+    // Should rt have to run sealed (no exec stub on this host), it must
+    // re-execute before it unpacks anything, not in the middle of create.
+    crate::security::exe::protect(&g.root, false, true).map_err(crate::process::Error::from)?;
     let (bundle, report) =
         image::prepare_run_bundle(&g.root, &g.image_store, img, &id, g.rootless(), None)?;
     for w in &report.warnings {
