@@ -31,6 +31,7 @@ mod extract;
 mod fsops;
 mod layout;
 mod media;
+mod overlay;
 mod pipeline;
 mod progress;
 pub mod reference;

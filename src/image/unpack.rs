@@ -17,6 +17,7 @@ use super::digest::{self, Digest};
 use super::extract::{Applier, Limits};
 use super::layout::{Descriptor, Layout};
 use super::media::{self, Compression, Kind};
+use super::overlay;
 use super::pipeline;
 use super::progress::Progress;
 use super::reference::Platform;
@@ -297,9 +298,9 @@ fn unpack_into(
             if let Some(top) = lowers.first() {
                 cache::copy_root_meta(top, &state.join("upper"))?;
             }
-            let o = cache::overlay_options(&lowers, &state.join("upper"), &state.join("work"))?;
+            let o = overlay::overlay_options(&lowers, &state.join("upper"), &state.join("work"))?;
             if assembly == Assembly::Overlay {
-                cache::mount_overlay(&rootfs, &o)?;
+                overlay::mount_overlay(&rootfs, &o)?;
             } else {
                 overlay = Some((o, lowers));
             }
@@ -309,7 +310,7 @@ fn unpack_into(
     let spec = match &overlay {
         None => config::generate(&cfg, open_dir(&rootfs)?.as_raw_fd(), opts.rootless)?,
         Some((o, lowers)) => {
-            let mut spec = cache::with_merged_view(lowers, &rootfs, |fd| {
+            let mut spec = overlay::with_merged_view(lowers, &rootfs, |fd| {
                 config::generate(&cfg, fd, opts.rootless)
             })?;
             let mut options = vec![json!("nodev")];
