@@ -358,6 +358,14 @@ fn rootless_scope_in_the_users_instance() {
         format!("/user.slice/user-{0}.slice/user@{0}.service", user.uid)
     );
     let cg = PathBuf::from(format!("{manager}/user.slice/{unit}"));
+    // What systemd 252 delegates to user@.service (its Delegate=): the
+    // limits below use these, rootless_undelegated_* the one it lacks.
+    let delegated = file(Path::new(&manager), "cgroup.controllers");
+    let delegated: Vec<&str> = delegated.split_whitespace().collect();
+    for c in ["cpu", "memory", "pids"] {
+        assert!(delegated.contains(&c), "{c} not delegated: {delegated:?}");
+    }
+    assert!(!delegated.contains(&"io"), "{delegated:?}");
 
     // A unit of the user's instance, in its user.slice; the system
     // instance has no such unit.
