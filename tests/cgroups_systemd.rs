@@ -299,6 +299,35 @@ fn systemd_missing_bus_is_one_clear_error() {
     );
     assert!(line.contains("/nonexistent/bus"), "{line}");
     c.assert_gone();
+    // No system bus at all (a mount namespace hides /run/dbus): systemd's
+    // private socket is not a way around it (zbus cannot talk to it).
+    let out = Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount -t tmpfs tmpfs /run/dbus && exec \"$@\"",
+            "sh",
+            RT,
+        ])
+        .args(["--systemd-cgroup", "--root"])
+        .arg(&c.root)
+        .args(["run", "--bundle"])
+        .arg(&c.dir)
+        .arg(&c.id)
+        .env_remove("DBUS_SYSTEM_BUS_ADDRESS")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let line = err_line(&out);
+    assert_eq!(
+        line,
+        "rt: --systemd-cgroup: cannot reach systemd over D-Bus: /run/dbus/system_bus_socket \
+         does not exist (is dbus.service running?)",
+        "{out:?}"
+    );
+    c.assert_gone();
     // A bad cgroupsPath is refused before anything exists too.
     let mut cfg = c.config();
     cfg["linux"]["cgroupsPath"] = json!("/not/a/slice/path");

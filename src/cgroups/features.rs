@@ -12,11 +12,12 @@ pub fn features() -> Value {
         // Both back ends are built in; a pure v1 host still runs us.
         "v1": true,
         "v2": true,
-        // --systemd-cgroup: scopes through the system instance of systemd
-        // (tested in tests/vm-systemd). The user instance is not used:
-        // rootless with --systemd-cgroup is refused.
+        // --systemd-cgroup: scopes through the system instance of systemd,
+        // and for rootless containers through the user's own instance,
+        // which (as in runc) needs a pure cgroup v2 host: elsewhere it is
+        // refused. Both are tested in tests/vm-systemd.
         "systemd": true,
-        "systemdUser": false,
+        "systemdUser": l.is_pure_v2(),
         "rdma": rdma,
     })
 }

@@ -285,8 +285,7 @@ impl Placement {
             }),
             Driver::Systemd => {
                 let text = cgroups_path.map(|p| p.to_string_lossy().into_owned());
-                let unit = systemd::Unit::from_cgroups_path(text.as_deref(), id)?;
-                systemd::check_available(rootless)?;
+                let unit = systemd::place(text.as_deref(), id, rootless)?;
                 Ok(Placement {
                     path: unit.cgroup_path(),
                     unit: Some(unit),

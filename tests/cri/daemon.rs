@@ -18,7 +18,21 @@ pub const BASE: &str = "/tmp/rt-cri";
 /// The runtime handlers every scenario runs with, the reference first.
 pub const HANDLERS: [&str; 2] = ["runc", "rt"];
 
+/// How the node manages cgroups, as kubelet's `cgroupDriver` and the
+/// runtimes' `SystemdCgroup` option say: one per test binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// Pod cgroups are directories the harness makes (kubelet's cgroupfs).
+    Cgroupfs,
+    /// Pod cgroups are systemd slices the harness starts as kubelet's
+    /// systemd driver does; the shim runs both handlers with
+    /// `--systemd-cgroup` (SystemdCgroup = true), so every container is a
+    /// scope in its pod's slice.
+    Systemd,
+}
+
 pub struct Daemon {
+    pub driver: Driver,
     pub dir: PathBuf,
     pub sock: PathBuf,
     /// The top of this run's kubepods-style cgroup tree (relative to each
@@ -41,7 +55,7 @@ pub fn binary(handler: &str) -> PathBuf {
 }
 
 impl Daemon {
-    pub fn start() -> Daemon {
+    pub fn start(driver: Driver) -> Daemon {
         clean_stale_runs();
         let pid = std::process::id();
         let dir = Path::new(BASE).join(pid.to_string());
@@ -57,6 +71,7 @@ impl Daemon {
             fs::create_dir_all(dir.join(d)).expect("create daemon dirs");
         }
         let d = Daemon {
+            driver,
             sock: dir.join("containerd.sock"),
             cgroup_base: format!("rtcri{pid}"),
             bridge: format!("rtcri{}", pid % 10_000_000),
@@ -110,6 +125,86 @@ impl Daemon {
         self.dir.join(format!("{handler}-root")).join("k8s.io")
     }
 
+    /// A BestEffort pod's cgroup parent as kubelet names it (what the CRI
+    /// gets) and its cgroup path from the hierarchy root. With systemd the
+    /// slice nests by its dashes, the pod uid's dashes escaped as kubelet
+    /// escapes them.
+    pub fn pod_cgroup(&self, uid: &str) -> (String, String) {
+        match self.driver {
+            Driver::Cgroupfs => {
+                let p = format!("/{}/kubepods/besteffort/pod{uid}", self.cgroup_base);
+                (p.clone(), p)
+            }
+            Driver::Systemd => {
+                let slice = format!(
+                    "{}-kubepods-besteffort-pod{}.slice",
+                    self.cgroup_base,
+                    uid.replace('-', "_")
+                );
+                let path = rt::cgroups::systemd::expand_slice(&slice);
+                (slice, path.to_string_lossy().into_owned())
+            }
+        }
+    }
+
+    /// What kubelet does before RunPodSandbox: the pod's cgroup directory,
+    /// or its slice started as a transient unit (kubelet's systemd driver
+    /// calls StartTransientUnit with Wants= on the parent slice).
+    pub fn create_pod_cgroup(&self, parent: &str, path: &str) {
+        match self.driver {
+            Driver::Cgroupfs => super::leftovers::create_pod_cgroup(path),
+            Driver::Systemd => {
+                let up = parent.rsplit_once('-').map(|(a, _)| a).unwrap_or("-");
+                let o = Command::new("busctl")
+                    .args([
+                        "call",
+                        "org.freedesktop.systemd1",
+                        "/org/freedesktop/systemd1",
+                        "org.freedesktop.systemd1.Manager",
+                        "StartTransientUnit",
+                        "ssa(sv)a(sa(sv))",
+                        parent,
+                        "replace",
+                        "5",
+                        "Description",
+                        "s",
+                        "kubelet-style pod slice (rt CRI tests)",
+                        "Wants",
+                        "as",
+                        "1",
+                        &format!("{up}.slice"),
+                        "DefaultDependencies",
+                        "b",
+                        "false",
+                        "MemoryAccounting",
+                        "b",
+                        "true",
+                        "CPUAccounting",
+                        "b",
+                        "true",
+                        "0",
+                    ])
+                    .output()
+                    .expect("busctl");
+                assert!(o.status.success(), "start {parent}: {o:?}");
+                let end = Instant::now() + Duration::from_secs(30);
+                while unit_prop(parent, "ActiveState") != "active" {
+                    assert!(Instant::now() < end, "{parent} did not start");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+
+    /// What kubelet does after RemovePodSandbox: remove the pod's cgroup
+    /// (stop its slice), killing anything a failed scenario left in it.
+    pub fn remove_pod_cgroup(&self, parent: &str, path: &str) {
+        if self.driver == Driver::Systemd {
+            stop_unit(parent);
+        }
+        super::leftovers::remove_cgroup_tree(path);
+    }
+
     pub fn ipam_dir(&self) -> PathBuf {
         self.dir.join("cni/ipam").join(&self.net_name)
     }
@@ -123,8 +218,10 @@ impl Daemon {
                  \x20     runtime_type = \"io.containerd.runc.v2\"\n\
                  \x20     [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.{h}.options]\n\
                  \x20       BinaryName = \"{bin}\"\n\
-                 \x20       Root = \"{d}/{h}-root\"\n",
-                bin = binary(h).display()
+                 \x20       Root = \"{d}/{h}-root\"\n\
+                 \x20       SystemdCgroup = {systemd}\n",
+                bin = binary(h).display(),
+                systemd = self.driver == Driver::Systemd,
             ));
         }
         format!(
@@ -230,6 +327,10 @@ fn clean_dir(dir: &Path, cgroup_base: &str, bridge: &str) {
                 .status();
         }
     }
+    // Under systemd the run's slices (one tree, named after it) go first.
+    if Path::new("/run/systemd/system").is_dir() {
+        stop_unit(&format!("{cgroup_base}.slice"));
+    }
     super::leftovers::remove_cgroup_tree(cgroup_base);
     let mut mounts = super::leftovers::mount_points_under(dir);
     mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
@@ -246,6 +347,25 @@ fn clean_dir(dir: &Path, cgroup_base: &str, bridge: &str) {
     let _ = fs::remove_dir(CNI_CACHE);
     let _ = fs::remove_dir("/var/lib/cni");
     let _ = fs::remove_dir_all(dir);
+}
+
+/// One property of a systemd unit (`systemctl show -p`).
+pub fn unit_prop(unit: &str, prop: &str) -> String {
+    let o = Command::new("systemctl")
+        .args(["show", "--value", "-p", prop, unit])
+        .output()
+        .expect("systemctl");
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Stop a unit (a slice: everything in it) and forget it if it failed.
+pub fn stop_unit(unit: &str) {
+    for verb in ["stop", "reset-failed"] {
+        let _ = Command::new("systemctl")
+            .args([verb, unit])
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 /// libcni caches every ADD in /var/lib/cni/results (containerd 1.6 has no

@@ -27,7 +27,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use client::Cri;
-pub use daemon::{Daemon, HANDLERS};
+pub use daemon::{Daemon, Driver, HANDLERS};
 pub use pod::{Pod, PodOpts};
 
 pub struct Harness {
@@ -45,10 +45,13 @@ extern "C" fn tear_down() {
     }
 }
 
-fn why_not() -> Option<&'static str> {
+fn why_not(driver: Driver) -> Option<&'static str> {
     // SAFETY: geteuid has no failure mode.
     if unsafe { libc::geteuid() } != 0 {
         return Some("the CRI suite needs root");
+    }
+    if driver == Driver::Systemd && !Path::new("/run/systemd/system").is_dir() {
+        return Some("systemd is not this host's init (tests/vm-systemd runs this)");
     }
     for (bin, pkg) in [
         ("/usr/bin/containerd", "containerd"),
@@ -64,13 +67,13 @@ fn why_not() -> Option<&'static str> {
     None
 }
 
-fn start() -> Result<Harness, String> {
-    if let Some(why) = why_not() {
+fn start(driver: Driver) -> Result<Harness, String> {
+    if let Some(why) = why_not(driver) {
         return Err(why.to_string());
     }
     // SAFETY: registering a plain extern "C" function.
     unsafe { libc::atexit(tear_down) };
-    let d: &'static Daemon = DAEMON.get_or_init(Daemon::start);
+    let d: &'static Daemon = DAEMON.get_or_init(|| Daemon::start(driver));
     let cri = Cri::connect(&d.sock);
     let end = Instant::now() + Duration::from_secs(30);
     loop {
@@ -103,9 +106,18 @@ fn start() -> Result<Harness, String> {
 
 /// The shared harness; None (with a note) where the suite cannot run.
 pub fn harness() -> Option<&'static Harness> {
-    match HARNESS.get_or_init(start) {
+    harness_with(Driver::Cgroupfs)
+}
+
+/// The shared harness with the given cgroup driver (one per test binary).
+pub fn harness_with(driver: Driver) -> Option<&'static Harness> {
+    let h = HARNESS.get_or_init(|| start(driver));
+    if let Ok(h) = h {
+        assert_eq!(h.d.driver, driver, "one cgroup driver per test binary");
+    }
+    match h {
         Ok(h) => Some(h),
-        Err(why) if why_not().is_some() => {
+        Err(why) if why_not(driver).is_some() => {
             eprintln!("note: CRI scenario skipped: {why}");
             None
         }
@@ -134,7 +146,16 @@ fn panic_text(e: &Box<dyn std::any::Any + Send>) -> String {
 /// if the other failed; print one table row; fail if either failed.
 /// Returns what each handler's run returned, for comparisons.
 pub fn both<T>(name: &str, scenario: impl Fn(&'static Harness, &'static str) -> T) -> Vec<T> {
-    let Some(h) = harness() else {
+    both_with(Driver::Cgroupfs, name, scenario)
+}
+
+/// `both` on the harness with `driver`.
+pub fn both_with<T>(
+    driver: Driver,
+    name: &str,
+    scenario: impl Fn(&'static Harness, &'static str) -> T,
+) -> Vec<T> {
+    let Some(h) = harness_with(driver) else {
         return Vec::new();
     };
     let mut results = Vec::new();
@@ -165,7 +186,16 @@ pub fn same<T: PartialEq + std::fmt::Debug>(
     name: &str,
     scenario: impl Fn(&'static Harness, &'static str) -> T,
 ) {
-    let r = both(name, scenario);
+    same_with(Driver::Cgroupfs, name, scenario)
+}
+
+/// `same` on the harness with `driver`.
+pub fn same_with<T: PartialEq + std::fmt::Debug>(
+    driver: Driver,
+    name: &str,
+    scenario: impl Fn(&'static Harness, &'static str) -> T,
+) {
+    let r = both_with(driver, name, scenario);
     if r.len() == 2 {
         assert_eq!(r[1], r[0], "{name}: rt (left) differs from runc (right)");
     }

@@ -74,6 +74,9 @@ pub struct Pod<'h> {
     pub opts: PodOpts,
     pub config: PodSandboxConfig,
     pub id: String,
+    /// The pod's cgroup parent as the CRI gets it (a path, or a slice under
+    /// the systemd driver).
+    pub cgroup_parent: String,
     /// The pod's cgroup, relative to each hierarchy's root.
     pub cgroup: String,
     /// kubelet's pod directory (volumes, etc-hosts, termination logs) and
@@ -153,10 +156,10 @@ impl<'h> Pod<'h> {
         let pod_name = format!("{name}-{handler}");
         let uid = format!("{}-{handler}-{}-{n}", name, std::process::id());
         let namespace = format!("rtcri-{name}");
-        let cgroup = opts
-            .cgroup_parent
-            .clone()
-            .unwrap_or_else(|| format!("/{}/kubepods/besteffort/pod{uid}", h.d.cgroup_base));
+        let (cgroup_parent, cgroup) = match &opts.cgroup_parent {
+            Some(p) => (p.clone(), p.clone()),
+            None => h.d.pod_cgroup(&uid),
+        };
         let dir = h.d.dir.join("pods").join(&uid);
         let log_dir = dir.join("logs");
         fs::create_dir_all(&log_dir).expect("pod dirs");
@@ -166,7 +169,7 @@ impl<'h> Pod<'h> {
         )
         .expect("etc-hosts");
         if opts.cgroup_parent.is_none() {
-            leftovers::create_pod_cgroup(&cgroup);
+            h.d.create_pod_cgroup(&cgroup_parent, &cgroup);
         }
         let ns = NamespaceOption {
             network: if opts.host_network { NS_NODE } else { NS_POD },
@@ -205,7 +208,7 @@ impl<'h> Pod<'h> {
             ]),
             annotations: labels(&[("kubernetes.io/config.source", "api")]),
             linux: Some(LinuxPodSandboxConfig {
-                cgroup_parent: cgroup.clone(),
+                cgroup_parent: cgroup_parent.clone(),
                 security_context: Some(LinuxSandboxSecurityContext {
                     namespace_options: Some(ns),
                     privileged: opts.privileged,
@@ -229,6 +232,7 @@ impl<'h> Pod<'h> {
             opts,
             config,
             id: String::new(),
+            cgroup_parent,
             cgroup,
             dir,
             log_dir,
@@ -508,7 +512,9 @@ impl<'h> Pod<'h> {
             self.netns.as_deref(),
             &self.marker(),
         );
-        leftovers::remove_cgroup_tree(&self.cgroup);
+        self.h
+            .d
+            .remove_pod_cgroup(&self.cgroup_parent, &self.cgroup);
         let _ = fs::remove_dir_all(&self.dir);
         assert!(
             left.is_empty(),
@@ -531,7 +537,9 @@ impl Drop for Pod<'_> {
             let _ = self.h.cri.stop_pod(&self.id);
             let _ = self.h.cri.remove_pod(&self.id);
         }
-        leftovers::remove_cgroup_tree(&self.cgroup);
+        self.h
+            .d
+            .remove_pod_cgroup(&self.cgroup_parent, &self.cgroup);
         if std::env::var_os("RT_TEST_KEEP").is_none() {
             let _ = fs::remove_dir_all(&self.dir);
         }

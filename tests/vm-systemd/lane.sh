@@ -2,7 +2,9 @@
 # The systemd lane of tests/run-all: build rt's systemd and cgroup CLI tests
 # on the host, then boot the systemd VM twice and run them there with
 # RT_TEST_SYSTEMD=1 (every container under --systemd-cgroup), containerd's
-# scenario included: once on pure cgroup v2 (systemd's default), once on
+# scenarios (ctr with the runc shim; the CRI with SystemdCgroup = true) and
+# rootless containers under the user's systemd instance included: once on
+# pure cgroup v2 (systemd's default), once on
 # the hybrid layout systemd makes with systemd.unified_cgroup_hierarchy=0
 # (v1 controllers, its own tracking in cgroup2 at /sys/fs/cgroup/unified).
 # Extra arguments go to every test binary (libtest's).
@@ -29,7 +31,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/rt-sdvm-lane.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 vm_log "building the test binaries"
-cargo test --no-run --message-format=json --test cgroups_systemd --test cgroups_cli >"$work/build.json" ||
+cargo test --no-run --message-format=json --test cgroups_systemd --test cgroups_cli \
+	--test systemd_rootless --test cri_systemd >"$work/build.json" ||
 	vm_die "cargo test --no-run failed"
 cargo build --quiet --bins || vm_die "cargo build failed"
 tests=$(grep -E '"profile":\{[^}]*"test":true\}' "$work/build.json" | grep '"executable":"' |
@@ -41,6 +44,9 @@ rt=$root/target/debug/rt
 vm_log "building the sample image for containerd"
 bash rootfs-fixtures/make-image.sh "$work/image" >/dev/null || vm_die "make-image.sh failed"
 tar -C "$work/image" -cf "$work/image.tar" .
+# The CRI harness builds its images from the same probe (no cargo in the guest).
+probe=${CARGO_TARGET_DIR:-$root/target}/fixtures/x86_64-unknown-linux-gnu/release/probe
+[ -x "$probe" ] || vm_die "make-image.sh left no probe at $probe"
 
 echo "$tests" >"$work/tests"
 cat >"$work/guest.sh" <<'EOF'
@@ -75,8 +81,9 @@ for mode in $modes; do
 	set +e
 	RT_VM_APPEND=$append "$SDVM_DIR/run.sh" "${args[@]}" --file "$rt" \
 		--file "$work/tests:/rt-sdvm/tests" --file "$work/guest.sh:/rt-sdvm/guest.sh" \
-		--file "$work/image.tar:/rt-sdvm/image.tar" \
+		--file "$work/image.tar:/rt-sdvm/image.tar" --file "$probe:/rt-sdvm/probe" \
 		--env RT_TEST_SYSTEMD=1 --env RT_TEST_IMAGE_TAR=/rt-sdvm/image.tar --env RUST_BACKTRACE=1 \
+		--env RT_TEST_PROBE=/rt-sdvm/probe --env RT_TEST_SYSTEMD_USER="$SDVM_USER" \
 		--cwd "$root" -- sh /rt-sdvm/guest.sh "$@"
 	rc=$?
 	set -e

@@ -46,6 +46,9 @@ for n in "$timeout" "$mem" "$cpus"; do
 done
 
 "$SDVM_DIR/setup.sh" --quiet
+# While qemu reads the image, setup.sh of another version must not prune it.
+exec 8<"$SDVM_IMAGE/lock"
+flock -s 8
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rt-sdvm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -114,8 +117,8 @@ start=$(date +%s.%N)
 		-cpu "$cpu" -m "$mem" -smp "$cpus" -nodefaults -display none \
 		-no-reboot -pidfile "$pidfile" \
 		-serial stdio -serial "file:$klog" \
-		-kernel "$SDVM_CACHE/vmlinuz" -initrd "$SDVM_CACHE/initrd.img" \
-		-drive "file=$SDVM_CACHE/root.ext4,if=virtio,format=raw,snapshot=on" \
+		-kernel "$SDVM_IMAGE/vmlinuz" -initrd "$SDVM_IMAGE/initrd.img" \
+		-drive "file=$SDVM_IMAGE/root.ext4,if=virtio,format=raw,snapshot=on" \
 		-drive "file=$work/payload.tar,if=virtio,format=raw,readonly=on" \
 		-append "$append" </dev/null |
 		sed -u 's/\r$//' | tee "$log" | sed -u "${show[@]}"

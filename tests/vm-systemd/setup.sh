@@ -4,8 +4,9 @@
 # plus the kernel and initramfs Debian's own packages installed into it.
 #
 # Idempotent and cheap when the cache is in place (run.sh calls it on every
-# run); only a missing or outdated image touches the network. The image is
-# rebuilt when this script, the package list or a file under guest/ changes.
+# run); only a missing image touches the network. Each version of this
+# script and of guest/ has its own image directory ($SDVM_IMAGE, see
+# lib.sh), built once; images no run has used for a week are removed.
 #   tests/vm-systemd/setup.sh [--rebuild] [--quiet]
 # Environment: RT_SDVM_CACHE (default /var/cache/rt-vm-systemd),
 # RT_SDVM_MIRROR (default http://deb.debian.org/debian).
@@ -31,20 +32,44 @@ vm_need qemu-system-x86_64 qemu-system-x86 debootstrap debootstrap mkfs.ext4 e2f
 # cloud kernel with its modules (overlayfs for containerd) and an initramfs
 # that can mount a virtio disk, containerd with its runc shim and ctr, runc
 # for differential checks, a static busybox for the test bundles and procps
-# for `rt ps`.
+# for `rt ps`; the user session bus (dbus-user-session, which brings
+# pam_systemd) for rootless containers under the user's systemd instance;
+# the CNI plugins and iproute2 for containerd's CRI plugin (tests/cri).
 packages=systemd,systemd-sysv,dbus,udev,kmod,linux-image-cloud-amd64,initramfs-tools
 packages+=,containerd,runc,busybox-static,procps
+packages+=,dbus-user-session,containernetworking-plugins,iproute2
 mirror=${RT_SDVM_MIRROR:-http://deb.debian.org/debian}
 
 mkdir -p "$SDVM_CACHE"
-stamp=$(cat "$0" "$SDVM_DIR"/guest/* | sha256sum | cut -d' ' -f1)
-if [ -z "$rebuild" ] && [ "$(cat "$SDVM_CACHE/stamp" 2>/dev/null)" = "$stamp" ] &&
-	[ -s "$SDVM_CACHE/root.ext4" ] && [ -s "$SDVM_CACHE/vmlinuz" ] && [ -s "$SDVM_CACHE/initrd.img" ]; then
-	say "ready: $(cat "$SDVM_CACHE/kernel-version"), cache $SDVM_CACHE"
+img=$SDVM_IMAGE
+ready() { [ -s "$img/stamp" ] && [ -s "$img/root.ext4" ] && [ -s "$img/vmlinuz" ] && [ -s "$img/initrd.img" ]; }
+if [ -z "$rebuild" ] && ready; then
+	touch "$img/used"
+	say "ready: $(cat "$img/kernel-version"), image $img"
 	exit 0
 fi
+# One build at a time (parallel lanes wait for the first one's image).
+exec 9>"$SDVM_CACHE/build.lock"
+flock 9
+if [ -z "$rebuild" ] && ready; then
+	touch "$img/used"
+	say "ready: $(cat "$img/kernel-version"), image $img"
+	exit 0
+fi
+# Images of other versions unused for a week, and not booted right now
+# (run.sh holds a shared lock on their lock file while qemu runs).
+for old in "$SDVM_CACHE"/img-*; do
+	[ -d "$old" ] && [ "$old" != "$img" ] || continue
+	[ -z "$(find "$old/used" -mtime -7 2>/dev/null)" ] || continue
+	if flock -n -x "$old/lock" true 2>/dev/null || [ ! -e "$old/lock" ]; then
+		say "removing the unused image $old"
+		rm -rf "$old"
+	fi
+done
 
 start=$(date +%s)
+mkdir -p "$img"
+rm -f "$img/stamp"
 tree=$(mktemp -d "$SDVM_CACHE/tree.XXXXXX")
 cleanup() {
 	# debootstrap leaves /proc and /sys of the tree mounted when it fails.
@@ -54,8 +79,8 @@ cleanup() {
 trap cleanup EXIT
 say "debootstrap of Debian 12 into $tree (takes a few minutes)"
 debootstrap --variant=minbase --include="$packages" bookworm "$tree" "$mirror" \
-	>"$SDVM_CACHE/debootstrap.log" 2>&1 ||
-	vm_die "debootstrap failed; see $SDVM_CACHE/debootstrap.log"
+	>"$img/debootstrap.log" 2>&1 ||
+	vm_die "debootstrap failed; see $img/debootstrap.log"
 
 say "configuring the guest"
 echo rt-sdvm >"$tree/etc/hostname"
@@ -75,6 +100,15 @@ done
 # The journal only in memory: the root disk is a throw-away snapshot anyway.
 mkdir -p "$tree/etc/systemd/journald.conf.d"
 printf '[Journal]\nStorage=volatile\n' >"$tree/etc/systemd/journald.conf.d/rt-vm.conf"
+# The rootless tests' user, with lingering on: logind starts its
+# user@.service (its systemd instance and session bus) at boot. No
+# password: nothing logs in, the tests switch to it as root.
+echo "$SDVM_USER:x:$SDVM_UID:$SDVM_UID:rt lane user:/home/$SDVM_USER:/bin/sh" >>"$tree/etc/passwd"
+echo "$SDVM_USER:x:$SDVM_UID:" >>"$tree/etc/group"
+echo "$SDVM_USER:*:19000:0:99999:7:::" >>"$tree/etc/shadow"
+install -d -o "$SDVM_UID" -g "$SDVM_UID" -m 0755 "$tree/home/$SDVM_USER"
+mkdir -p "$tree/var/lib/systemd/linger"
+: >"$tree/var/lib/systemd/linger/$SDVM_USER"
 # An empty machine-id is filled in at every boot (no first-boot wizard).
 : >"$tree/etc/machine-id"
 rm -rf "$tree/var/cache/apt/archives/"*.deb "$tree/var/lib/apt/lists/"*
@@ -82,16 +116,14 @@ rm -rf "$tree/var/cache/apt/archives/"*.deb "$tree/var/lib/apt/lists/"*
 kernel=$(find "$tree/boot" -name 'vmlinuz-*' | head -n1)
 initrd=$(find "$tree/boot" -name 'initrd.img-*' | head -n1)
 { [ -n "$kernel" ] && [ -n "$initrd" ]; } || vm_die "the image has no /boot/vmlinuz-* and initrd.img-*"
-basename "$kernel" | sed 's/^vmlinuz-//' >"$SDVM_CACHE/kernel-version.new"
+basename "$kernel" | sed 's/^vmlinuz-//' >"$img/kernel-version"
 
 say "writing the ext4 image"
-rm -f "$SDVM_CACHE/root.ext4.new"
-mkfs.ext4 -q -L rt-sdvm -d "$tree" "$SDVM_CACHE/root.ext4.new" 3G ||
+rm -f "$img/root.ext4"
+mkfs.ext4 -q -L rt-sdvm -d "$tree" "$img/root.ext4" 3G ||
 	vm_die "mkfs.ext4 -d failed"
-cp "$kernel" "$SDVM_CACHE/vmlinuz.new"
-cp "$initrd" "$SDVM_CACHE/initrd.img.new"
-for f in root.ext4 vmlinuz initrd.img kernel-version; do
-	mv "$SDVM_CACHE/$f.new" "$SDVM_CACHE/$f"
-done
-echo "$stamp" >"$SDVM_CACHE/stamp"
-say "image built in $(($(date +%s) - start))s: $(du -h --apparent-size "$SDVM_CACHE/root.ext4" | cut -f1) apparent, $(du -h "$SDVM_CACHE/root.ext4" | cut -f1) used"
+cp "$kernel" "$img/vmlinuz"
+cp "$initrd" "$img/initrd.img"
+touch "$img/used" "$img/lock"
+echo "$SDVM_STAMP" >"$img/stamp"
+say "image built in $(($(date +%s) - start))s: $(du -h --apparent-size "$img/root.ext4" | cut -f1) apparent, $(du -h "$img/root.ext4" | cut -f1) used"

@@ -8,7 +8,7 @@
 //! foreground `run` forwards them through a signalfd) can never land on
 //! one of them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_lite::StreamExt;
@@ -22,16 +22,11 @@ const DEST: &str = "org.freedesktop.systemd1";
 const PATH: &str = "/org/freedesktop/systemd1";
 const IFACE: &str = "org.freedesktop.systemd1.Manager";
 const SYSTEM_BUS: &str = "/run/dbus/system_bus_socket";
-/// systemd's own socket, for root only: used when no system bus runs.
-const PRIVATE: &str = "/run/systemd/private";
 /// How long a job may take: starting or stopping a scope is a few ms.
 const JOB_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Bus {
     conn: Connection,
-    /// A bus connection (messages need a destination), not the private
-    /// peer-to-peer socket.
-    bus: bool,
 }
 
 /// Run `f` with every signal blocked in this thread, so threads started
@@ -71,35 +66,93 @@ fn error_name(e: &zbus::Error) -> Option<&str> {
     }
 }
 
+/// Which systemd rt talks to: the system's, or (rootless) the calling
+/// user's own instance, the `systemd --user` of user@UID.service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instance {
+    System,
+    User,
+}
+
+/// The user's runtime directory: $XDG_RUNTIME_DIR, else where pam_systemd
+/// puts it.
+fn runtime_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(format!("/run/user/{}", nix::unistd::geteuid())),
+    }
+}
+
+const USER: &str = "the user's systemd instance";
+
+type Target = (zbus::connection::Builder<'static>, String);
+
+fn unix(path: &Path, whose: &str) -> Result<Target, Error> {
+    let s = std::os::unix::net::UnixStream::connect(path).map_err(|e| {
+        Error::Dbus(format!(
+            "cannot reach {whose} over D-Bus at {}: {e}",
+            path.display()
+        ))
+    })?;
+    Ok((
+        zbus::connection::Builder::async_io_unix_stream(s),
+        path.display().to_string(),
+    ))
+}
+
+/// The system bus: $DBUS_SYSTEM_BUS_ADDRESS, else its standard socket.
+/// (systemd's private socket, /run/systemd/private, is not used: its
+/// replies name their sender "org.freedesktop.systemd1", which zbus 5
+/// takes for a unique name and panics on.)
+fn system_target() -> Result<Target, Error> {
+    match std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok().as_deref() {
+        Some(addr) if !addr.is_empty() => Ok((
+            zbus::connection::Builder::address(addr).map_err(dbus_err("system bus address"))?,
+            addr.to_string(),
+        )),
+        _ => unix(Path::new(SYSTEM_BUS), "systemd"),
+    }
+}
+
+/// runc's order for the user's instance: the session bus named by
+/// $DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus (the user bus of
+/// dbus-user-session, which the user's systemd serves on).
+fn user_target() -> Result<Target, Error> {
+    if let Some(addr) = std::env::var("DBUS_SESSION_BUS_ADDRESS")
+        .ok()
+        .filter(|a| !a.is_empty())
+    {
+        let b = zbus::connection::Builder::address(addr.as_str())
+            .map_err(dbus_err("session bus address"))?;
+        return Ok((b, addr));
+    }
+    let bus = runtime_dir().join("bus");
+    if !bus.exists() {
+        let uid = nix::unistd::geteuid();
+        return Err(Error::NotAvailable(format!(
+            "rootless: cannot reach the user's systemd instance: $DBUS_SESSION_BUS_ADDRESS is not \
+             set and {} does not exist (is user@{uid}.service running, with dbus-user-session? \
+             `loginctl enable-linger` starts it without a login; or drop --systemd-cgroup)",
+            bus.display()
+        )));
+    }
+    unix(&bus, USER)
+}
+
 impl Bus {
-    /// The system bus ($DBUS_SYSTEM_BUS_ADDRESS, else its standard socket),
-    /// or systemd's private socket where no bus daemon runs.
-    pub fn connect() -> Result<Bus, Error> {
-        signals_blocked(|| async_io::block_on(Self::connect_async()))
+    /// Connect to `instance`'s manager.
+    pub fn connect(instance: Instance) -> Result<Bus, Error> {
+        signals_blocked(|| async_io::block_on(Self::connect_async(instance)))
     }
 
-    async fn connect_async() -> Result<Bus, Error> {
-        let env = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").ok();
-        let (builder, bus, what) = match env.as_deref() {
-            Some(addr) if !addr.is_empty() => (
-                zbus::connection::Builder::address(addr).map_err(dbus_err("system bus address"))?,
-                true,
-                addr.to_string(),
-            ),
-            _ if Path::new(SYSTEM_BUS).exists() || !Path::new(PRIVATE).exists() => (
-                zbus::connection::Builder::system().map_err(dbus_err("system bus"))?,
-                true,
-                SYSTEM_BUS.to_string(),
-            ),
-            _ => {
-                let s = std::os::unix::net::UnixStream::connect(PRIVATE)
-                    .map_err(|e| Error::Dbus(format!("connect {PRIVATE}: {e}")))?;
-                (
-                    zbus::connection::Builder::async_io_unix_stream(s).p2p(),
-                    false,
-                    PRIVATE.to_string(),
-                )
-            }
+    async fn connect_async(instance: Instance) -> Result<Bus, Error> {
+        let (builder, what) = match instance {
+            Instance::System => system_target()?,
+            Instance::User => user_target()?,
+        };
+        let whose = match instance {
+            Instance::System => "systemd",
+            Instance::User => USER,
         };
         let conn = builder
             .method_timeout(JOB_TIMEOUT)
@@ -107,20 +160,65 @@ impl Bus {
             .await
             .map_err(|e| {
                 Error::Dbus(format!(
-                    "cannot reach systemd over D-Bus at {what}: {}",
+                    "cannot reach {whose} over D-Bus at {what}: {}",
                     describe(&e)
                 ))
             })?;
-        Ok(Bus { conn, bus })
+        Ok(Bus { conn })
+    }
+
+    /// The manager's own cgroup (its ControlGroup property): "/" for the
+    /// system instance, user@UID.service's for a user's.
+    pub fn manager_cgroup(&self) -> Result<PathBuf, Error> {
+        signals_blocked(|| {
+            async_io::block_on(async {
+                let reply = self
+                    .conn
+                    .call_method(
+                        Some(DEST),
+                        PATH,
+                        Some("org.freedesktop.DBus.Properties"),
+                        "Get",
+                        &(IFACE, "ControlGroup"),
+                    )
+                    .await
+                    .map_err(dbus_err("the manager's ControlGroup"))?;
+                let v: zbus::zvariant::OwnedValue = reply
+                    .body()
+                    .deserialize()
+                    .map_err(|e| Error::Dbus(format!("the manager's ControlGroup: {e}")))?;
+                let s = String::try_from(v)
+                    .map_err(|e| Error::Dbus(format!("the manager's ControlGroup: {e}")))?;
+                if !s.starts_with('/') {
+                    return Err(Error::Dbus(format!(
+                        "the manager's ControlGroup is {s:?}, not a cgroup path"
+                    )));
+                }
+                Ok(PathBuf::from(s))
+            })
+        })
+    }
+
+    /// AttachProcessesToUnit: systemd moves `pid` into `unit`'s cgroup.
+    /// A user's instance can do that where the caller cannot write the
+    /// cgroup tree between the two (it asks the system instance).
+    pub fn attach(&self, unit: &str, pid: u32) -> Result<(), Error> {
+        signals_blocked(|| {
+            async_io::block_on(async {
+                self.call("AttachProcessesToUnit", &(unit, "/", vec![pid]))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| Error::Dbus(format!("attach {pid} to {unit}: {}", describe(&e))))
+            })
+        })
     }
 
     async fn call<B>(&self, method: &str, body: &B) -> zbus::Result<zbus::Message>
     where
         B: serde::Serialize + zbus::zvariant::DynamicType,
     {
-        let dest = if self.bus { Some(DEST) } else { None };
         self.conn
-            .call_method(dest, PATH, Some(IFACE), method, body)
+            .call_method(Some(DEST), PATH, Some(IFACE), method, body)
             .await
     }
 

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
-use super::dbus::Bus;
+use super::dbus::{Bus, Instance};
 use super::props::{self, Property, Split, Value};
-use super::{Error as SdError, Unit};
+use super::{user, Error as SdError, Unit};
 use crate::cgroups::{devices, validate, FsManager, Manager, OomWatcher, Result, Stats};
 
 pub struct SystemdManager {
@@ -62,12 +62,40 @@ impl SystemdManager {
         self.fs.layout().is_pure_v2()
     }
 
+    fn instance(&self) -> Instance {
+        match self.unit.user {
+            Some(_) => Instance::User,
+            None => Instance::System,
+        }
+    }
+
+    /// rt may write the scope's cgroup.procs (or clone into it): as root,
+    /// or as the user from inside the user manager's own subtree. Else the
+    /// kernel refuses the move (the cgroups between belong to root) and
+    /// the user's manager moves the process.
+    fn moves_directly(&self) -> bool {
+        self.unit.user.as_deref().is_none_or(user::inside)
+    }
+
+    /// Move `pid` into the scope: directly where allowed, else through
+    /// the user's manager.
+    fn attach(&self, pid: Pid, direct: impl Fn(&FsManager) -> Result<()>) -> Result<()> {
+        if self.moves_directly() {
+            match direct(&self.fs) {
+                Err(e) if e.is_permission() && self.unit.user.is_some() => {}
+                other => return other,
+            }
+        }
+        let unit = self.unit.name.clone();
+        self.with_bus(|bus| bus.attach(&unit, pid.as_raw() as u32))
+    }
+
     /// The D-Bus connection, made on first use: containers whose commands
     /// only read files (state, ps, pause, events) never connect.
     fn with_bus<T>(&self, f: impl FnOnce(&Bus) -> Result<T, SdError>) -> Result<T> {
         let mut slot = self.bus.borrow_mut();
         if slot.is_none() {
-            *slot = Some(Bus::connect()?);
+            *slot = Some(Bus::connect(self.instance())?);
         }
         match slot.as_ref() {
             Some(bus) => Ok(f(bus)?),
@@ -77,6 +105,9 @@ impl SystemdManager {
 
     fn split(&self, r: &LinuxResources, initial: bool) -> Result<Split> {
         validate::resources(r)?;
+        if let Some(m) = &self.unit.user {
+            user::check_delegated(r, m)?;
+        }
         let rules = if initial {
             Some(devices::effective(r.devices().as_ref()))
         } else {
@@ -113,18 +144,15 @@ impl SystemdManager {
     }
 }
 
-/// Neither a bus address nor either socket: no D-Bus to talk to.
+/// Neither a bus address nor the system bus socket: no D-Bus to talk to.
 fn check_sockets() -> Result<(), SdError> {
     let env = std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS").is_some_and(|v| !v.is_empty());
-    if env
-        || Path::new("/run/dbus/system_bus_socket").exists()
-        || Path::new("/run/systemd/private").exists()
-    {
+    if env || Path::new("/run/dbus/system_bus_socket").exists() {
         return Ok(());
     }
     Err(SdError::NotAvailable(
-        "cannot reach systemd over D-Bus: neither /run/dbus/system_bus_socket nor \
-         /run/systemd/private exists"
+        "cannot reach systemd over D-Bus: /run/dbus/system_bus_socket does not exist (is \
+         dbus.service running?)"
             .into(),
     ))
 }
@@ -134,7 +162,8 @@ impl Manager for SystemdManager {
     /// when `adopt` starts it. The sockets are checked here so a host
     /// without D-Bus fails before any process is cloned.
     fn create(&self) -> Result<()> {
-        if self.fresh {
+        // The user's instance was already asked where its cgroup is.
+        if self.fresh && self.unit.user.is_none() {
             check_sockets()?;
         }
         Ok(())
@@ -161,7 +190,7 @@ impl Manager for SystemdManager {
     }
 
     fn add_task(&self, pid: Pid) -> Result<()> {
-        self.fs.add_task(pid)
+        self.attach(pid, |fs| fs.add_task(pid))
     }
 
     fn apply(&self, r: &LinuxResources) -> Result<()> {
@@ -173,8 +202,15 @@ impl Manager for SystemdManager {
         Ok(())
     }
 
+    /// Before the scope exists (rootless create: rt's rootless rule
+    /// applies the limits this way, without device rules) the limits wait
+    /// for `adopt`, as `apply`'s do.
     fn update(&self, r: &LinuxResources) -> Result<()> {
         let split = self.split(r, false)?;
+        if self.fresh && !self.started.get() {
+            *self.pending.borrow_mut() = Some(split);
+            return Ok(());
+        }
         if !split.props.is_empty() {
             let unit = self.unit.name.clone();
             self.with_bus(|bus| bus.set(&unit, &split.props))?;
@@ -235,7 +271,7 @@ impl Manager for SystemdManager {
     /// (and a directory of that name would be another unit's). An exec
     /// joins the existing scope directly.
     fn join_fd(&self) -> Result<Option<OwnedFd>> {
-        if self.fresh {
+        if self.fresh || !self.moves_directly() {
             return Ok(None);
         }
         self.fs.join_fd()
@@ -256,6 +292,6 @@ impl Manager for SystemdManager {
         if self.fresh {
             return Ok(()); // systemd placed it (`adopt`)
         }
-        self.fs.add_task_v2(pid)
+        self.attach(pid, |fs| fs.add_task_v2(pid))
     }
 }

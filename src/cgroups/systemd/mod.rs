@@ -2,8 +2,9 @@
 //! does through systemd: the unit a container's cgroup becomes (a transient
 //! `prefix-name.scope` in the slice `linux.cgroupsPath` names, unit.rs),
 //! `linux.resources` as unit properties (props.rs), the D-Bus calls that
-//! start, change and stop the scope (dbus.rs), and the Manager that ties
-//! them to the cgroup files systemd has no property for (manager.rs).
+//! start, change and stop the scope (dbus.rs), the user's own instance for
+//! rootless containers (user.rs), and the Manager that ties them to the
+//! cgroup files systemd has no property for (manager.rs).
 //!
 //! Containers on the cgroupfs driver never reach this module: the manager
 //! is chosen from the container's state, and nothing here runs (no D-Bus
@@ -13,6 +14,7 @@ mod dbus;
 mod manager;
 pub mod props;
 mod unit;
+mod user;
 
 use std::path::Path;
 
@@ -43,15 +45,12 @@ pub fn booted() -> bool {
     Path::new("/run/systemd/system").is_dir()
 }
 
-/// Refuse what the driver cannot do here, before anything is created.
-pub fn check_available(rootless: bool) -> Result<(), Error> {
-    if rootless {
-        return Err(Error::NotAvailable(
-            "rootless containers are not supported with the systemd driver (rt does not talk \
-             to the user's systemd instance); drop --systemd-cgroup"
-                .into(),
-        ));
-    }
+/// The unit container `id` gets from `cgroups_path`, refusing what the
+/// driver cannot do here before anything of the container exists. A
+/// rootless container goes to the user's own systemd instance (runc's
+/// semantics), which is asked where its cgroup is.
+pub fn place(cgroups_path: Option<&str>, id: &str, rootless: bool) -> Result<Unit, Error> {
+    let mut unit = Unit::from_cgroups_path(cgroups_path, id, rootless)?;
     if !booted() {
         return Err(Error::NotAvailable(
             "systemd is not running on this host (no /run/systemd/system); use the cgroupfs \
@@ -59,7 +58,18 @@ pub fn check_available(rootless: bool) -> Result<(), Error> {
                 .into(),
         ));
     }
-    Ok(())
+    if rootless {
+        // As runc: systemd delegates v1 hierarchies to no user.
+        if !crate::cgroups::Layout::detect().is_pure_v2() {
+            return Err(Error::NotAvailable(
+                "rootless containers need cgroup v2 with the systemd driver (a user's systemd \
+                 instance has no v1 controllers to hand out); drop --systemd-cgroup"
+                    .into(),
+            ));
+        }
+        unit.user = Some(user::manager_cgroup()?);
+    }
+    Ok(unit)
 }
 
 #[cfg(test)]
@@ -67,8 +77,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rootless_is_refused_first() {
-        let e = check_available(true).unwrap_err().to_string();
-        assert!(e.starts_with("--systemd-cgroup: rootless"), "{e}");
+    fn a_bad_path_is_refused_before_systemd_is_asked() {
+        for rootless in [false, true] {
+            let e = place(Some("/a/b"), "x", rootless).unwrap_err().to_string();
+            assert!(e.contains("slice:prefix:name"), "{e}");
+        }
     }
 }

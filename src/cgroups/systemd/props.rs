@@ -106,9 +106,17 @@ fn memory(r: &LinuxResources, v2: bool, s: &mut Split) {
         rest.set_reservation(None);
     } else {
         // v1: only the hard limit has a systemd property; the soft limit
-        // and memory+swap stay with the files.
+        // and memory+swap stay with the files. memsw is checked against
+        // the limit and must be written in order with it (the kernel keeps
+        // memsw >= limit at every step), so with a swap value the files
+        // get the limit too, as runc writes every file after the
+        // properties.
         if let Some(l) = m.limit().filter(|v| *v != 0) {
             s.props.push(("MemoryLimit", Value::U64(limit(l))));
+        }
+        if m.swap().is_some_and(|v| v != 0) {
+            s.rest.set_memory(Some(rest));
+            return;
         }
     }
     rest.set_limit(None);
@@ -531,6 +539,22 @@ mod tests {
         let r = res(r#"{"memory":{"limit":1048576}}"#);
         let s = split(&r, None, false).unwrap();
         assert_eq!(prop(&s, "MemoryLimit"), Some(&Value::U64(1048576)));
+    }
+
+    /// containerd sends memory+swap with every v1 limit (swap == limit: no
+    /// swap); the files need the limit beside it.
+    #[test]
+    fn v1_swap_keeps_its_limit() {
+        let r = res(r#"{"memory":{"limit":67108864,"swap":67108864,"reservation":1024}}"#);
+        let s = split(&r, None, false).unwrap();
+        assert_eq!(prop(&s, "MemoryLimit"), Some(&Value::U64(67108864)));
+        let m = s.rest.memory().unwrap();
+        assert_eq!((m.limit(), m.swap()), (Some(67108864), Some(67108864)));
+        crate::cgroups::validate::resources(&s.rest).unwrap();
+        let r = res(r#"{"memory":{"limit":67108864,"reservation":1024}}"#);
+        let s = split(&r, None, false).unwrap();
+        assert_eq!(s.rest.memory().unwrap().limit(), None);
+        assert_eq!(s.rest.memory().unwrap().reservation(), Some(1024));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Which unit a container gets under the systemd driver, from
 //! `linux.cgroupsPath` in runc's "slice:prefix:name" form, and where systemd
-//! puts that unit's cgroup (a-b.slice lives inside a.slice).
+//! puts that unit's cgroup (a-b.slice lives inside a.slice; a user
+//! instance's slices live inside its own cgroup).
 
 use std::path::PathBuf;
 
@@ -15,13 +16,20 @@ pub struct Unit {
     pub name: String,
     /// The slice it is started in ("system.slice", "-.slice" for the root).
     pub slice: String,
+    /// Set when the user's systemd instance runs the unit (rootless): that
+    /// manager's own cgroup ("/user.slice/user-1000.slice/user@1000.service"),
+    /// which its slices are relative to. None: the system instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<PathBuf>,
 }
 
 impl Unit {
-    /// runc's rules: "" takes `system.slice:rt:<id>`; otherwise exactly
-    /// three ':'-separated fields, an empty slice meaning system.slice and
-    /// an empty prefix the unit "name.scope".
-    pub fn from_cgroups_path(path: Option<&str>, id: &str) -> Result<Unit, Error> {
+    /// runc's rules: "" takes `system.slice:rt:<id>` (`user.slice` when
+    /// `rootless`, in the user's instance); otherwise exactly three
+    /// ':'-separated fields, an empty slice meaning that default slice and
+    /// an empty prefix the unit "name.scope". `user` is left for the
+    /// caller, who asks the user's instance.
+    pub fn from_cgroups_path(path: Option<&str>, id: &str, rootless: bool) -> Result<Unit, Error> {
         let path = path.unwrap_or("");
         let (slice, prefix, name) = if path.is_empty() {
             ("", "rt", id)
@@ -36,7 +44,9 @@ impl Unit {
             (slice, prefix, name)
         };
         let bad = |why: String| Error::Path(path.to_string(), why);
-        let slice = if slice.is_empty() {
+        let slice = if slice.is_empty() && rootless {
+            "user.slice"
+        } else if slice.is_empty() {
             "system.slice"
         } else {
             slice
@@ -60,13 +70,17 @@ impl Unit {
         Ok(Unit {
             name: unit,
             slice: slice.to_string(),
+            user: None,
         })
     }
 
-    /// The scope's cgroup, from the hierarchy root: the expanded slice,
-    /// then the unit ("/system.slice/rt-abc.scope").
+    /// The scope's cgroup, from the hierarchy root: the user manager's
+    /// cgroup if any, the expanded slice, then the unit
+    /// ("/system.slice/rt-abc.scope", "/user.slice/user-1000.slice/
+    /// user@1000.service/user.slice/rt-abc.scope").
     pub fn cgroup_path(&self) -> PathBuf {
-        let mut p = expand_slice(&self.slice);
+        let mut p = self.user.clone().unwrap_or_else(|| PathBuf::from("/"));
+        p.extend(expand_slice(&self.slice).components().skip(1));
         p.push(&self.name);
         p
     }
@@ -126,12 +140,12 @@ mod tests {
     use super::*;
 
     fn unit(p: &str) -> Result<Unit, Error> {
-        Unit::from_cgroups_path(Some(p), "abc")
+        Unit::from_cgroups_path(Some(p), "abc", false)
     }
 
     #[test]
     fn runc_forms() {
-        let u = Unit::from_cgroups_path(None, "abc").unwrap();
+        let u = Unit::from_cgroups_path(None, "abc", false).unwrap();
         assert_eq!(u.name, "rt-abc.scope");
         assert_eq!(u.slice, "system.slice");
         assert_eq!(u.cgroup_path(), PathBuf::from("/system.slice/rt-abc.scope"));
@@ -151,6 +165,39 @@ mod tests {
         let u = unit("-.slice::x1").unwrap();
         assert_eq!(u.name, "x1.scope");
         assert_eq!(u.cgroup_path(), PathBuf::from("/x1.scope"));
+    }
+
+    #[test]
+    fn user_instance_forms() {
+        let mut u = Unit::from_cgroups_path(None, "abc", true).unwrap();
+        assert_eq!(
+            (u.slice.as_str(), u.name.as_str()),
+            ("user.slice", "rt-abc.scope")
+        );
+        u.user = Some(PathBuf::from(
+            "/user.slice/user-1000.slice/user@1000.service",
+        ));
+        assert_eq!(
+            u.cgroup_path(),
+            PathBuf::from("/user.slice/user-1000.slice/user@1000.service/user.slice/rt-abc.scope")
+        );
+        let u = Unit::from_cgroups_path(Some(":p:x"), "abc", true).unwrap();
+        assert_eq!(u.slice, "user.slice");
+        let mut u = Unit::from_cgroups_path(Some("a-b.slice:p:x"), "abc", true).unwrap();
+        u.user = Some(PathBuf::from("/m"));
+        assert_eq!(
+            u.cgroup_path(),
+            PathBuf::from("/m/a.slice/a-b.slice/p-x.scope")
+        );
+        let mut u = Unit::from_cgroups_path(Some("-.slice:p:x"), "abc", true).unwrap();
+        u.user = Some(PathBuf::from("/m"));
+        assert_eq!(u.cgroup_path(), PathBuf::from("/m/p-x.scope"));
+        // The state of a system-instance unit has no "user" key.
+        let sys = Unit::from_cgroups_path(None, "abc", false).unwrap();
+        let json = serde_json::to_string(&sys).unwrap();
+        assert!(!json.contains("user"), "{json}");
+        let back: Unit = serde_json::from_str(r#"{"name":"a.scope","slice":"s.slice"}"#).unwrap();
+        assert_eq!(back.user, None);
     }
 
     #[test]
