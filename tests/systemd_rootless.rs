@@ -14,310 +14,17 @@
 #[path = "cgroups_support.rs"]
 mod support;
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-const RT: &str = env!("CARGO_BIN_EXE_rt");
+mod systemd_util;
+use systemd_util::user::*;
+use systemd_util::*;
+
 const RUNC: &str = "/usr/sbin/runc";
-
-#[derive(Clone)]
-struct User {
-    uid: u32,
-    gid: u32,
-    home: PathBuf,
-}
-
-impl User {
-    fn runtime_dir(&self) -> PathBuf {
-        PathBuf::from(format!("/run/user/{}", self.uid))
-    }
-
-    /// `cmd` run as this user, with the environment a login gives it.
-    fn cmd(&self, prog: &str) -> Command {
-        let mut c = Command::new(prog);
-        c.uid(self.uid)
-            .gid(self.gid)
-            .env("HOME", &self.home)
-            .env("XDG_RUNTIME_DIR", self.runtime_dir())
-            .env_remove("DBUS_SESSION_BUS_ADDRESS")
-            .env_remove("DBUS_SYSTEM_BUS_ADDRESS")
-            .current_dir("/")
-            .stdin(Stdio::null());
-        c
-    }
-
-    /// The user manager's cgroup, as the system instance reports it.
-    fn manager_cgroup(&self) -> String {
-        show_system(&format!("user@{}.service", self.uid), &["ControlGroup"])["ControlGroup"]
-            .clone()
-    }
-
-    /// `systemctl --user show` of `unit` in this user's instance.
-    fn show(&self, unit: &str, props: &[&str]) -> std::collections::BTreeMap<String, String> {
-        let mut c = self.cmd("systemctl");
-        c.args(["--user", "show", unit]);
-        for p in props {
-            c.arg("-p").arg(p);
-        }
-        parse_show(&c.output().expect("systemctl --user"))
-    }
-}
-
-fn parse_show(out: &Output) -> std::collections::BTreeMap<String, String> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn show_system(unit: &str, props: &[&str]) -> std::collections::BTreeMap<String, String> {
-    let mut c = Command::new("systemctl");
-    c.arg("show").arg(unit);
-    for p in props {
-        c.arg("-p").arg(p);
-    }
-    parse_show(&c.output().expect("systemctl"))
-}
-
-fn under_systemd() -> bool {
-    Path::new("/run/systemd/system").is_dir()
-}
-
-fn pure_v2() -> bool {
-    rt::cgroups::Layout::detect().is_pure_v2()
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The lane's user, once its manager and session bus are up (they start
-/// at boot, in parallel with the tests). None (skip) off the lane.
-fn lane_user() -> Option<User> {
-    if !support::is_root() || !under_systemd() {
-        assert!(
-            std::env::var_os("RT_TEST_SYSTEMD").is_none(),
-            "RT_TEST_SYSTEMD is set but this is not a systemd host run as root"
-        );
-        eprintln!("skipped: needs root on a systemd host (tests/vm-systemd runs this)");
-        return None;
-    }
-    let Ok(name) = std::env::var("RT_TEST_SYSTEMD_USER") else {
-        assert!(
-            std::env::var_os("RT_TEST_SYSTEMD").is_none(),
-            "the systemd lane must name its user in RT_TEST_SYSTEMD_USER"
-        );
-        eprintln!("skipped: RT_TEST_SYSTEMD_USER (a user with lingering enabled) not given");
-        return None;
-    };
-    let pw = nix::unistd::User::from_name(&name)
-        .expect("getpwnam")
-        .unwrap_or_else(|| panic!("no user {name}"));
-    let u = User {
-        uid: pw.uid.as_raw(),
-        gid: pw.gid.as_raw(),
-        home: pw.dir,
-    };
-    let service = format!("user@{}.service", u.uid);
-    wait_for(&service, Duration::from_secs(180), || {
-        show_system(&service, &["ActiveState"])["ActiveState"] == "active"
-            && u.runtime_dir().join("bus").exists()
-    });
-    Some(u)
-}
-
-fn err_line(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .to_string()
-}
-
-/// A busybox bundle owned by the user, from `rt spec --rootless` run as
-/// that user (its ids mapped to root inside), and a state root of its own.
-struct Ctr {
-    user: User,
-    dir: PathBuf,
-    root: PathBuf,
-    id: String,
-}
-
-impl Ctr {
-    fn new(user: &User, tag: &str, args: &[&str], resources: Value) -> Ctr {
-        let id = support::unique(tag)
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let dir = std::env::temp_dir().join(format!("{id}-bundle"));
-        let root = std::env::temp_dir().join(format!("{id}-root"));
-        for d in [&dir, &root] {
-            std::fs::create_dir_all(d).unwrap();
-            std::os::unix::fs::chown(d, Some(user.uid), Some(user.gid)).unwrap();
-        }
-        let script = "mkdir -p rootfs/bin rootfs/tmp && cp /bin/busybox rootfs/bin/ && \
-             for l in sh sleep cat tail true; do ln -s busybox rootfs/bin/$l; done && \"$0\" spec --rootless";
-        let out = user
-            .cmd("/bin/sh")
-            .args(["-c", script, RT])
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "bundle as the user: {out:?}");
-        let c = Ctr {
-            user: user.clone(),
-            dir,
-            root,
-            id,
-        };
-        let mut cfg = c.config();
-        cfg["process"]["args"] = json!(args);
-        cfg["process"]["terminal"] = json!(false);
-        cfg["linux"]["resources"] = resources;
-        c.set_config(&cfg);
-        c
-    }
-
-    fn config(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.dir.join("config.json")).unwrap()).unwrap()
-    }
-
-    /// Rewritten in place: the file stays the user's.
-    fn set_config(&self, cfg: &Value) {
-        std::fs::write(
-            self.dir.join("config.json"),
-            serde_json::to_vec(cfg).unwrap(),
-        )
-        .unwrap();
-    }
-
-    /// The default cgroupsPath's unit.
-    fn unit(&self) -> String {
-        format!("rt-{}.scope", self.id)
-    }
-
-    /// `rt --systemd-cgroup --root R ARGS...` as the user (or `runtime`).
-    /// `env`: variables to set (Some) or remove (None).
-    fn run_as(&self, runtime: &str, args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
-        let (sub, rest) = args.split_first().unwrap();
-        let mut c = self.user.cmd(runtime);
-        c.arg("--systemd-cgroup")
-            .arg("--root")
-            .arg(&self.root)
-            .arg(*sub);
-        if matches!(*sub, "run" | "create") {
-            c.arg("--bundle").arg(&self.dir);
-        }
-        c.args(rest).current_dir(&self.dir);
-        for (k, v) in env {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
-        }
-        // Detached containers keep their stdio: files, not pipes.
-        let log = |n: &str| {
-            let p = self.dir.join(n);
-            let f = std::fs::File::create(&p).unwrap();
-            std::os::unix::fs::chown(&p, Some(self.user.uid), Some(self.user.gid)).unwrap();
-            f
-        };
-        let status = c
-            .stdout(log("out.log"))
-            .stderr(log("err.log"))
-            .status()
-            .unwrap();
-        Output {
-            status,
-            stdout: std::fs::read(self.dir.join("out.log")).unwrap_or_default(),
-            stderr: std::fs::read(self.dir.join("err.log")).unwrap_or_default(),
-        }
-    }
-
-    fn rt(&self, args: &[&str]) -> Output {
-        self.run_as(RT, args, &[])
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.rt(args);
-        assert!(
-            out.status.success(),
-            "rt {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_str(&self.ok(&["state", &self.id])).unwrap()
-    }
-
-    /// Nothing of container `id` (unit `unit`) left: state, the unit in
-    /// either instance, its cgroup.
-    #[track_caller]
-    fn assert_gone(&self, id: &str, unit: &str) {
-        assert!(!self.root.join(id).exists(), "state dir of {id} left");
-        assert_eq!(
-            self.user.show(unit, &["LoadState"])["LoadState"],
-            "not-found",
-            "user unit left"
-        );
-        assert_eq!(
-            show_system(unit, &["LoadState"])["LoadState"],
-            "not-found",
-            "system unit"
-        );
-        let cg = Path::new("/sys/fs/cgroup")
-            .join(self.user.manager_cgroup().trim_start_matches('/'))
-            .join("user.slice")
-            .join(unit);
-        assert!(!cg.exists(), "{} left", cg.display());
-    }
-}
-
-impl Drop for Ctr {
-    fn drop(&mut self) {
-        let _ = self.rt(&["resume", &self.id]);
-        let _ = self.rt(&["delete", "--force", &self.id]);
-        let _ = self
-            .user
-            .cmd("systemctl")
-            .args(["--user", "stop", &self.unit()])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.dir);
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
-fn file(cg: &Path, name: &str) -> String {
-    let p = Path::new("/sys/fs/cgroup")
-        .join(cg.strip_prefix("/").unwrap())
-        .join(name);
-    std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .trim()
-        .to_string()
-}
-
-/// `key value` lines of a flat-keyed cgroup file (memory.events, pids.events).
-fn keyed(cg: &Path, name: &str, key: &str) -> u64 {
-    file(cg, name)
-        .lines()
-        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
-        .unwrap_or(0)
-}
 
 const PROPS: &[&str] = &[
     "ActiveState",
@@ -379,7 +86,7 @@ fn rootless_scope_in_the_users_instance() {
     assert_eq!(p["TasksMax"], "16");
     assert_eq!(p["CPUWeight"], "20");
     assert_eq!(p["CPUQuotaPerSecUSec"], "500ms");
-    assert_eq!(show_system(&unit, &["LoadState"])["LoadState"], "not-found");
+    assert_eq!(show(&unit, &["LoadState"])["LoadState"], "not-found");
     let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert_eq!(own.trim(), format!("0::{}", cg.display()));
     let cgls = Command::new("systemd-cgls")
@@ -590,10 +297,7 @@ fn rootless_without_a_user_instance_is_one_clear_error() {
         );
     }
     assert!(!c.root.join(&c.id).exists(), "state dir left");
-    assert_eq!(
-        show_system(&c.unit(), &["LoadState"])["LoadState"],
-        "not-found"
-    );
+    assert_eq!(show(&c.unit(), &["LoadState"])["LoadState"], "not-found");
 
     let c = Ctr::new(&user, "sdbadbus", &["true"], json!({}));
     let out = c.run_as(
