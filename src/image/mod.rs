@@ -29,6 +29,8 @@ pub mod digest;
 mod entry;
 mod extract;
 mod fsops;
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 mod media;
 mod overlay;
