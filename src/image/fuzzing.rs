@@ -6,6 +6,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::budget::Budget;
 use super::config::{self, ImageConfig};
 use super::digest::{self, Digest};
 use super::entry::Meta;
@@ -19,6 +20,7 @@ use super::{media, unpack, user};
 /// the name rules and the content through the bounded reader.
 pub fn layer(data: &[u8]) {
     let mut s = TarStream::new(data);
+    let mut budget = Budget::new(64 << 20);
     // A stream of empty entries is cheap to walk; the cap keeps one input
     // from running for seconds.
     for _ in 0..4096 {
@@ -27,6 +29,14 @@ pub fn layer(data: &[u8]) {
             Ok(None) | Err(_) => return,
         };
         entry_names(&h.path);
+        if matches!(
+            h.kind,
+            tarstream::EntryType::Regular
+                | tarstream::EntryType::Continuous
+                | tarstream::EntryType::GnuSparse
+        ) {
+            let _ = budget.charge(&h);
+        }
         if let Some(l) = &h.link {
             let _ = whiteout::normalize(l);
         }

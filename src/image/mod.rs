@@ -22,6 +22,7 @@
 
 mod archive;
 mod blob;
+mod budget;
 mod cache;
 pub mod config;
 pub mod defaults;
