@@ -183,14 +183,24 @@ fn image_config(cfg: &ImageConfig) {
     assert_eq!(digest::chain_ids(&ids).len(), ids.len());
 }
 
+static SCRATCH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// libFuzzer ends with exit(), never by returning to the harness.
+extern "C" fn remove_scratch() {
+    if let Some(d) = SCRATCH.get() {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
 fn scratch() -> &'static Path {
-    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
+    SCRATCH.get_or_init(|| {
         let base = if Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
         } else {
             std::env::temp_dir()
         };
+        // SAFETY: registers a plain function with no preconditions.
+        unsafe { libc::atexit(remove_scratch) };
         base.join(format!("rt-fuzz-layout-{}", std::process::id()))
     })
 }
