@@ -5,6 +5,8 @@ pub mod cgroups;
 pub mod cli;
 pub mod container;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hooks;
 pub mod image;
 pub mod log;

@@ -56,12 +56,13 @@ pub fn hugepage_size(spec: &str) -> Option<String> {
     let digits: String = spec.chars().take_while(|c| c.is_ascii_digit()).collect();
     let n: u64 = digits.parse().ok()?;
     let unit = &spec[digits.len()..];
+    // The number is the user's: a big one must be refused, not wrap.
     let kb = match unit {
-        "KB" | "kB" => n,
-        "MB" => n * 1024,
-        "GB" => n * 1024 * 1024,
-        _ => return None,
-    };
+        "KB" | "kB" => Some(n),
+        "MB" => n.checked_mul(1024),
+        "GB" => n.checked_mul(1024 * 1024),
+        _ => None,
+    }?;
     Some(if kb >= 1024 * 1024 && kb % (1024 * 1024) == 0 {
         format!("{}GB", kb / (1024 * 1024))
     } else if kb >= 1024 && kb % 1024 == 0 {
@@ -132,5 +133,18 @@ mod tests {
         assert_eq!(hugepage_size("64KB").as_deref(), Some("64KB"));
         assert_eq!(hugepage_size("2XB"), None);
         assert_eq!(hugepage_size("MB"), None);
+    }
+
+    /// Found by fuzz/config: 2^44 GB is 2^64 kB, which overflowed (a panic
+    /// in debug builds, a wrong page size in release).
+    #[test]
+    fn hugepage_size_overflow_is_refused() {
+        assert_eq!(hugepage_size("1024GB").as_deref(), Some("1024GB"));
+        assert_eq!(
+            hugepage_size("17592186044415GB").as_deref(),
+            Some("17592186044415GB")
+        );
+        assert_eq!(hugepage_size("17592186044416GB"), None);
+        assert_eq!(hugepage_size("18014398509481984MB"), None);
     }
 }

@@ -20,18 +20,18 @@ use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
 pub mod convert;
-mod devices;
+pub(crate) mod devices;
 mod features;
 mod fs;
 pub mod layout;
 pub mod oom;
-mod plan;
+pub(crate) mod plan;
 pub mod stats;
 pub mod systemd;
 mod util;
 pub mod v1;
 pub mod v2;
-mod validate;
+pub(crate) mod validate;
 
 pub use features::features;
 pub use fs::FsManager;

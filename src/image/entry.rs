@@ -32,10 +32,21 @@ pub struct Unapplied {
     pub xattrs: Vec<(String, String)>,
 }
 
+/// A PAX time, `[-]SECONDS[.FRACTION]`. The sign belongs to the whole
+/// value: "-0.5" is half a second before the epoch, which as a timespec is
+/// (-1, 500000000). A value outside the timespec range is invalid.
 fn parse_time(v: &[u8]) -> Option<(i64, i64)> {
     let s = std::str::from_utf8(v).ok()?;
+    let (negative, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
     let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
-    let sec: i64 = sec.parse().ok()?;
+    if sec.is_empty() || !sec.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    // Magnitudes up to u64::MAX so that i64::MIN itself can be written.
+    let sec = i128::from(sec.parse::<u64>().ok()?);
     let mut nsec: i64 = 0;
     for (i, c) in frac.bytes().take(9).enumerate() {
         if !c.is_ascii_digit() {
@@ -43,10 +54,12 @@ fn parse_time(v: &[u8]) -> Option<(i64, i64)> {
         }
         nsec += (c - b'0') as i64 * 10i64.pow(8 - i as u32);
     }
-    if sec < 0 && nsec > 0 {
-        return Some((sec - 1, 1_000_000_000 - nsec));
-    }
-    Some((sec, nsec))
+    let (sec, nsec) = match (negative, nsec) {
+        (false, n) => (sec, n),
+        (true, 0) => (-sec, 0),
+        (true, n) => (-sec - 1, 1_000_000_000 - n),
+    };
+    Some((i64::try_from(sec).ok()?, nsec))
 }
 
 impl Meta {
@@ -315,5 +328,27 @@ mod tests {
         assert_eq!(parse_time(b"1.123456789123"), Some((1, 123_456_789)));
         assert_eq!(parse_time(b"-1.5"), Some((-2, 500_000_000)));
         assert_eq!(parse_time(b"x"), None);
+    }
+
+    /// A negative time with a fraction: "-0.5" lost its sign (seconds
+    /// parsed as 0, then the fraction added forward), and the borrow from
+    /// the seconds overflowed at i64::MIN (a panic in debug builds).
+    #[test]
+    fn negative_fractional_pax_times() {
+        assert_eq!(parse_time(b"-0.5"), Some((-1, 500_000_000)));
+        assert_eq!(parse_time(b"-0.000000001"), Some((-1, 999_999_999)));
+        assert_eq!(parse_time(b"-0"), Some((0, 0)));
+        assert_eq!(parse_time(b"-2.25"), Some((-3, 750_000_000)));
+        assert_eq!(parse_time(b"-9223372036854775808"), Some((i64::MIN, 0)));
+        assert_eq!(parse_time(b"-9223372036854775808.5"), None);
+        assert_eq!(
+            parse_time(b"-9223372036854775807.5"),
+            Some((i64::MIN, 500_000_000))
+        );
+        assert_eq!(parse_time(b"9223372036854775808"), None);
+        assert_eq!(parse_time(b"--1"), None);
+        assert_eq!(parse_time(b"-+1"), None);
+        assert_eq!(parse_time(b"-"), None);
+        assert_eq!(parse_time(b"-.5"), None);
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::os::fd::{AsRawFd, RawFd};
 
+use super::budget::Budget;
 use super::entry::{self, Meta, Unapplied};
 use super::fsops;
 use super::tarstream::{EntryType, Header, TarStream};
@@ -16,7 +17,8 @@ use super::Error;
 pub struct Limits {
     /// Entries in one layer.
     pub max_entries: u64,
-    /// Uncompressed bytes in one layer (checked on the stream).
+    /// Uncompressed bytes in one layer, checked on the stream; also the
+    /// most the layer's regular files may hold, holes included (budget.rs).
     pub max_bytes: u64,
 }
 
@@ -44,6 +46,7 @@ pub struct Applier {
     root: RawFd,
     rootless: bool,
     max_entries: u64,
+    budget: Budget,
     /// Paths (and their ancestors) this layer has put in place: opaque
     /// directories and whiteouts must only hide what lower layers made.
     touched: HashSet<Vec<u8>>,
@@ -66,6 +69,7 @@ impl Applier {
             root,
             rootless,
             max_entries: limits.max_entries,
+            budget: Budget::new(limits.max_bytes),
             touched: HashSet::new(),
             dirs: Vec::new(),
             parent_times: HashMap::new(),
@@ -155,6 +159,7 @@ impl Applier {
                 return Ok(());
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GnuSparse => {
+                self.budget.charge(h)?;
                 entry::replace(pfd, &name, existing.as_ref())?;
                 self.stats.file_bytes += entry::write_file(pfd, &name, content, h.sparse.as_ref())?;
             }

@@ -171,3 +171,35 @@ fn entry_limit_is_enforced() {
     let e = a.apply(std::io::Cursor::new(t)).unwrap_err();
     assert!(e.to_string().contains("more than 2 entries"), "{e}");
 }
+
+/// A sparse entry of 512 stored bytes claiming a 1 TiB file: the holes
+/// count against `max_bytes`, or a tiny layer makes a huge file.
+#[test]
+fn sparse_holes_count_against_the_byte_limit() {
+    let s = scratch("sparse-limit");
+    let r = s.0.join("rootfs");
+    let fd = OwnedFd::from(std::fs::File::open(&r).unwrap());
+    let limits = Limits {
+        max_entries: 10,
+        max_bytes: 1 << 20,
+    };
+    let mut e = tar_core::builder::EntryBuilder::new_gnu();
+    e.path(b"big");
+    e.mode(0o644).unwrap();
+    e.size(512).unwrap();
+    e.mtime(1).unwrap();
+    e.sparse(
+        &[tar_core::SparseEntry {
+            offset: (1 << 40) - 512,
+            length: 512,
+        }],
+        1 << 40,
+    );
+    let mut t = e.finish_bytes();
+    t.extend_from_slice(&[b'x'; 512]);
+    t.extend_from_slice(&[0u8; 1024]);
+    let mut a = Applier::new(fd.as_raw_fd(), true, &limits);
+    let err = a.apply(std::io::Cursor::new(t)).unwrap_err();
+    assert!(err.to_string().contains("holes of sparse files"), "{err}");
+    assert!(!r.join("big").exists());
+}

@@ -22,6 +22,7 @@
 
 mod archive;
 mod blob;
+mod budget;
 mod cache;
 pub mod config;
 pub mod defaults;
@@ -29,6 +30,8 @@ pub mod digest;
 mod entry;
 mod extract;
 mod fsops;
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 mod media;
 mod overlay;

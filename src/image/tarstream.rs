@@ -52,6 +52,14 @@ pub struct TarStream<R> {
 
 const BLOCK: u64 = 512;
 
+/// Long paths and xattrs are fine; beyond this an entry's metadata is an
+/// attack on memory.
+const MAX_METADATA: usize = 4 << 20;
+
+/// The most one header (its extensions and a PAX sparse map included) may
+/// need in the buffer before tar-core can parse it.
+const MAX_HEADER: usize = 2 * MAX_METADATA;
+
 fn corrupt(e: impl std::fmt::Display) -> Error {
     Error::Corrupt(format!("tar stream: {e}"))
 }
@@ -59,9 +67,7 @@ fn corrupt(e: impl std::fmt::Display) -> Error {
 impl<R: Read> TarStream<R> {
     pub fn new(src: R) -> TarStream<R> {
         let limits = Limits {
-            // Long paths and xattrs are fine; beyond this an entry's
-            // metadata is an attack on memory.
-            max_metadata_size: 4 << 20,
+            max_metadata_size: MAX_METADATA as u32,
             max_path_len: Some(libc::PATH_MAX as u32),
             ..Limits::default()
         };
@@ -137,10 +143,18 @@ impl<R: Read> TarStream<R> {
             let (consumed, h) = match ev.map_err(corrupt)? {
                 ParseEvent::NeedData { min_bytes } => {
                     let have = self.end - self.start;
-                    if !self
-                        .fill(min_bytes)
-                        .map_err(|e| Error::io("read layer", e))?
-                    {
+                    // tar-core can ask for no more than it already has (a
+                    // PAX sparse map with no newline in sight asks for a
+                    // fixed size): asking for more than that makes every
+                    // round read, so the loop ends, at the latest at
+                    // MAX_HEADER or the end of the stream.
+                    let want = min_bytes.max(have + 1);
+                    if want > MAX_HEADER {
+                        return Err(corrupt(format!(
+                            "an entry header needs more than {MAX_HEADER} bytes"
+                        )));
+                    }
+                    if !self.fill(want).map_err(|e| Error::io("read layer", e))? {
                         // A stream that stops cleanly between entries ends
                         // the archive, as with GNU tar and the tar crate.
                         if have == 0 && self.end == self.start {
@@ -309,6 +323,36 @@ mod tests {
         s.read_to_end(&mut body).unwrap();
         assert_eq!(body, b"abc");
         assert!(s.next_entry().unwrap().is_none());
+    }
+
+    /// Found by fuzz/layer: a PAX sparse 1.0 entry whose map has no
+    /// newline made tar-core ask for fewer bytes than it had, forever;
+    /// next_entry spun without reading.
+    #[test]
+    fn sparse_map_without_newline_ends() {
+        let pax = [
+            record("GNU.sparse.major", b"1"),
+            record("GNU.sparse.minor", b"0"),
+            record("GNU.sparse.name", b"f"),
+            record("GNU.sparse.realsize", b"4096"),
+        ]
+        .concat();
+        let mut a = header("PaxHeaders/f", b'x', pax.len());
+        a.extend_from_slice(&pax);
+        pad(&mut a);
+        a.extend_from_slice(&header("f", b'0', 4096));
+        a.extend_from_slice(&[b'1'; 4096]);
+        a.extend_from_slice(&[0u8; 1024]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut s = TarStream::new(&a[..]);
+            let r = s.next_entry().map(|h| h.is_some());
+            let _ = tx.send(r.map_err(|e| e.to_string()));
+        });
+        let r = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("next_entry did not return");
+        assert!(r.is_err(), "{r:?}");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::cache::{self, Cache, Source};
 use super::config::{self, ImageConfig};
 use super::digest::{self, Digest};
 use super::extract::{Applier, Limits};
-use super::layout::{Descriptor, Layout};
+use super::layout::{Descriptor, Layout, Resolved};
 use super::media::{self, Compression, Kind};
 use super::overlay;
 use super::pipeline;
@@ -197,17 +197,24 @@ fn layers_of(descs: &[Descriptor], cfg: &ImageConfig) -> Result<Vec<Layer>, Erro
     Ok(out)
 }
 
-fn unpack_into(
+/// What a reference names in a layout, read and checked, before any layer
+/// blob is opened.
+pub(super) struct Image {
+    pub layout: Layout,
+    pub resolved: Resolved,
+    pub cfg_digest: Digest,
+    pub cfg: ImageConfig,
+    layers: Vec<Layer>,
+}
+
+pub(super) fn read_image(
     layout_path: &Path,
     reference: Option<&str>,
-    bundle: &Path,
-    opts: &UnpackOptions,
-) -> Result<UnpackReport, Error> {
-    let start = Instant::now();
+    platform: &Platform,
+    strict: bool,
+) -> Result<Image, Error> {
     let layout = Layout::open(layout_path)?;
-    let host = Platform::host();
-    let platform = opts.platform.clone().unwrap_or_else(|| host.clone());
-    let resolved = layout.resolve(layout_path, reference, &platform, opts.platform.is_some())?;
+    let resolved = layout.resolve(layout_path, reference, platform, strict)?;
     let m = &resolved.manifest;
     if media::kind(&m.config.media_type)? != Kind::Config {
         return Err(Error::UnknownMediaType(format!(
@@ -220,6 +227,31 @@ fn unpack_into(
     let cfg: ImageConfig = serde_json::from_slice(&cfg_raw)
         .map_err(|e| Error::Invalid(format!("parse image config {cfg_digest}: {e}")))?;
     let layers = layers_of(&m.layers, &cfg)?;
+    Ok(Image {
+        layout,
+        resolved,
+        cfg_digest,
+        cfg,
+        layers,
+    })
+}
+
+fn unpack_into(
+    layout_path: &Path,
+    reference: Option<&str>,
+    bundle: &Path,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport, Error> {
+    let start = Instant::now();
+    let host = Platform::host();
+    let platform = opts.platform.clone().unwrap_or_else(|| host.clone());
+    let Image {
+        layout,
+        resolved,
+        cfg_digest,
+        cfg,
+        layers,
+    } = read_image(layout_path, reference, &platform, opts.platform.is_some())?;
     // Every blob must be there, as large as its descriptor says, before
     // anything is written; a cache hit must not hide a wrong size.
     for l in &layers {

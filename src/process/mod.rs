@@ -15,7 +15,7 @@ mod exec;
 mod finish;
 mod init;
 mod join;
-mod limits;
+pub(crate) mod limits;
 mod spawn;
 pub mod supervise;
 mod user;

@@ -13,6 +13,7 @@ mod validate;
 
 pub use default::default_spec;
 pub use validate::validate;
+pub(crate) use validate::validate_on;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

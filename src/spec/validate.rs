@@ -17,7 +17,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
 }
 
 /// `validate` for a host running the security modules in `lsm`.
-fn validate_on(spec: &Spec, lsm: Lsm) -> Result<()> {
+pub(crate) fn validate_on(spec: &Spec, lsm: Lsm) -> Result<()> {
     check_version(spec.version())?;
     let process = spec
         .process()
