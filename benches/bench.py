@@ -13,6 +13,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import statistics
 import sys
 import tempfile
 import time
@@ -54,6 +55,10 @@ def parse_args():
     p.add_argument("--settle", type=float, default=0, help="ms of idle, "
                    "untimed, before every latency command (default 0); see "
                    "benches/README.md on cgroup writes, warm and cold")
+    p.add_argument("--rss-guard", metavar="RUNTIME", help="fail when the first "
+                   "runtime's median peak RSS of a command (create, start, "
+                   "state, exec, delete) is above RUNTIME's: catches a stale "
+                   "code layout (benches/layout), which costs rt ~2 MiB")
     a = p.parse_args()
     a.names = [n.strip() for n in a.runtimes.split(",") if n.strip()]
     if not a.names or len(set(a.names)) != len(a.names):
@@ -64,6 +69,8 @@ def parse_args():
         if n == "rt-base" and not a.rt_base:
             p.error("--runtimes rt-base needs --rt-base PATH")
     a.phases = [x.strip() for x in a.phases.split(",") if x.strip()]
+    if a.rss_guard and (a.rss_guard not in a.names[1:] or "memory" not in a.phases):
+        p.error("--rss-guard: name a compared runtime, with the memory phase")
     for x in a.phases:
         if x not in PHASES:
             p.error(f"--phases: unknown phase {x!r} ({', '.join(PHASES)})")
@@ -374,6 +381,32 @@ def print_report(args, bench, facts, versions, sizes, notes):
             print(t)
 
 
+GUARDED_RSS = ("create", "start", "state", "exec", "delete")
+
+
+def rss_guard(first, other, rss):
+    """Errors for each command where `first` peaks above `other`.
+
+    The README claims rt's commands are smaller than crun's; this keeps the
+    claim tested. The usual way to lose it is a stale hot-function list:
+    new code on the hot path scattered over .text, faulted in 64 KiB at a
+    time (benches/README.md, "Code layout").
+    """
+    errs = []
+    for key in GUARDED_RSS:
+        a, b = rss[first].get(key), rss[other].get(key)
+        if not a or not b:
+            errs.append({"runtime": first, "what": f"rss {key}",
+                         "err": f"no peak RSS measured for {first} or {other}"})
+            continue
+        ma, mb = statistics.median(a), statistics.median(b)
+        if ma > mb:
+            errs.append({"runtime": first, "what": f"rss {key}",
+                         "err": f"peak RSS {ma:.0f} KiB > {other}'s {mb:.0f} KiB "
+                         "(code layout stale? rerun benches/layout/collect.sh)"})
+    return errs
+
+
 def main():
     args = parse_args()
     if os.geteuid() != 0:
@@ -438,6 +471,8 @@ def main():
         sys.exit(130)
     for item in leftovers:
         bench.errors.append({"runtime": "-", "what": "cleanup", "err": item})
+    if args.rss_guard and bench.b is not None:
+        bench.errors += rss_guard(args.names[0], args.rss_guard, bench.rss)
     if bench.b is not None:
         print_report(args, bench, facts, versions, sizes, notes)
     if args.json:
