@@ -12,7 +12,9 @@ use super::{Error, Result};
 
 thread_local! {
     static DRY: Cell<bool> = const { Cell::new(false) };
-    static JOURNAL: RefCell<Vec<(PathBuf, String)>> = const { RefCell::new(Vec::new()) };
+    // None: a file seen but not restorable, kept so it is read only once
+    // (the device list is checked once per rule).
+    static JOURNAL: RefCell<Vec<(PathBuf, Option<String>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The values files had before a plan ran, for `restore`.
@@ -28,8 +30,12 @@ pub fn dry_run(f: impl FnOnce() -> Result<()>) -> Result<Journal> {
     JOURNAL.with(|j| j.borrow_mut().clear());
     let r = f();
     DRY.with(|d| d.set(false));
-    let journal = JOURNAL.with(|j| std::mem::take(&mut *j.borrow_mut()));
-    r.map(|()| journal)
+    let seen = JOURNAL.with(|j| std::mem::take(&mut *j.borrow_mut()));
+    r.map(|()| {
+        seen.into_iter()
+            .filter_map(|(p, old)| Some((p, old?)))
+            .collect()
+    })
 }
 
 /// Best-effort undo of a partly applied plan: rewrite, newest first, the
@@ -42,19 +48,15 @@ pub fn restore(journal: &Journal) {
 }
 
 fn note(path: &Path) {
-    let Ok(old) = fs::read_to_string(path) else {
-        return; // write-only files (devices.allow) cannot be restored
-    };
-    let old = old.trim();
-    if old.is_empty() || old.contains('\n') {
+    if JOURNAL.with(|j| j.borrow().iter().any(|(p, _)| p == path)) {
         return;
     }
-    JOURNAL.with(|j| {
-        let mut j = j.borrow_mut();
-        if !j.iter().any(|(p, _)| p == path) {
-            j.push((path.to_path_buf(), old.to_string()));
-        }
-    });
+    // Write-only files (devices.allow) and multi-line ones cannot be restored.
+    let old = fs::read_to_string(path)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty() && !v.contains('\n'));
+    JOURNAL.with(|j| j.borrow_mut().push((path.to_path_buf(), old)));
 }
 
 pub fn is_dry() -> bool {
