@@ -6,8 +6,11 @@
 //! instance (`user`).
 #![allow(dead_code)]
 
+mod bundle;
 pub mod scope;
 pub mod user;
+
+pub use bundle::Bundle;
 
 use std::collections::BTreeMap;
 use std::path::Path;

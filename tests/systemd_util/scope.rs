@@ -7,6 +7,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
+use super::bundle::{container_args, run_logged, Bundle};
 use super::{layout, show, under_systemd, RT};
 use crate::support;
 
@@ -81,55 +82,6 @@ impl Ctr {
         }
     }
 
-    pub fn config(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.dir.join("config.json")).unwrap()).unwrap()
-    }
-
-    pub fn set_config(&self, cfg: &Value) {
-        std::fs::write(
-            self.dir.join("config.json"),
-            serde_json::to_vec(cfg).unwrap(),
-        )
-        .unwrap();
-    }
-
-    pub fn rt(&self, args: &[&str]) -> Output {
-        let (sub, rest) = args.split_first().unwrap();
-        let mut c = Command::new(RT);
-        c.arg("--systemd-cgroup")
-            .arg("--root")
-            .arg(&self.root)
-            .arg(sub);
-        if matches!(*sub, "run" | "create") {
-            c.arg("--bundle").arg(&self.dir);
-        }
-        c.args(rest).current_dir(&self.dir).stdin(Stdio::null());
-        // Detached containers keep their stdio: files, not pipes.
-        let f = |n: &str| std::fs::File::create(self.dir.join(n)).unwrap();
-        c.stdout(f("out.log")).stderr(f("err.log"));
-        let status = c.status().unwrap();
-        Output {
-            status,
-            stdout: std::fs::read(self.dir.join("out.log")).unwrap_or_default(),
-            stderr: std::fs::read(self.dir.join("err.log")).unwrap_or_default(),
-        }
-    }
-
-    #[track_caller]
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.rt(args);
-        assert!(
-            out.status.success(),
-            "rt {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub fn state(&self) -> Value {
-        serde_json::from_str(&self.ok(&["state", &self.id])).unwrap()
-    }
-
     /// `systemctl show` of the scope: property -> value.
     pub fn show(&self, props: &[&str]) -> std::collections::BTreeMap<String, String> {
         show(&self.unit, props)
@@ -158,6 +110,22 @@ impl Ctr {
             "{} left",
             self.cgroup.display()
         );
+    }
+}
+
+impl Bundle for Ctr {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn rt(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(RT);
+        container_args(&mut c, &self.root, &self.dir, args);
+        run_logged(c.stdin(Stdio::null()), &self.dir, None)
     }
 }
 

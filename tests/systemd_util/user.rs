@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::bundle::{container_args, run_logged, Bundle};
 use super::{parse_show, show, under_systemd, wait_for, RT};
 use crate::support;
 
@@ -134,19 +135,6 @@ impl Ctr {
         c
     }
 
-    pub fn config(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.dir.join("config.json")).unwrap()).unwrap()
-    }
-
-    /// Rewritten in place: the file stays the user's.
-    pub fn set_config(&self, cfg: &Value) {
-        std::fs::write(
-            self.dir.join("config.json"),
-            serde_json::to_vec(cfg).unwrap(),
-        )
-        .unwrap();
-    }
-
     /// The default cgroupsPath's unit.
     pub fn unit(&self) -> String {
         format!("rt-{}.scope", self.id)
@@ -155,58 +143,15 @@ impl Ctr {
     /// `rt --systemd-cgroup --root R ARGS...` as the user (or `runtime`).
     /// `env`: variables to set (Some) or remove (None).
     pub fn run_as(&self, runtime: &str, args: &[&str], env: &[(&str, Option<&str>)]) -> Output {
-        let (sub, rest) = args.split_first().unwrap();
         let mut c = self.user.cmd(runtime);
-        c.arg("--systemd-cgroup")
-            .arg("--root")
-            .arg(&self.root)
-            .arg(*sub);
-        if matches!(*sub, "run" | "create") {
-            c.arg("--bundle").arg(&self.dir);
-        }
-        c.args(rest).current_dir(&self.dir);
+        container_args(&mut c, &self.root, &self.dir, args);
         for (k, v) in env {
             match v {
                 Some(v) => c.env(k, v),
                 None => c.env_remove(k),
             };
         }
-        // Detached containers keep their stdio: files, not pipes.
-        let log = |n: &str| {
-            let p = self.dir.join(n);
-            let f = std::fs::File::create(&p).unwrap();
-            std::os::unix::fs::chown(&p, Some(self.user.uid), Some(self.user.gid)).unwrap();
-            f
-        };
-        let status = c
-            .stdout(log("out.log"))
-            .stderr(log("err.log"))
-            .status()
-            .unwrap();
-        Output {
-            status,
-            stdout: std::fs::read(self.dir.join("out.log")).unwrap_or_default(),
-            stderr: std::fs::read(self.dir.join("err.log")).unwrap_or_default(),
-        }
-    }
-
-    pub fn rt(&self, args: &[&str]) -> Output {
-        self.run_as(RT, args, &[])
-    }
-
-    #[track_caller]
-    pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.rt(args);
-        assert!(
-            out.status.success(),
-            "rt {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    pub fn state(&self) -> Value {
-        serde_json::from_str(&self.ok(&["state", &self.id])).unwrap()
+        run_logged(&mut c, &self.dir, Some((self.user.uid, self.user.gid)))
     }
 
     /// Nothing of container `id` (unit `unit`) left: state, the unit in
@@ -229,6 +174,20 @@ impl Ctr {
             .join("user.slice")
             .join(unit);
         assert!(!cg.exists(), "{} left", cg.display());
+    }
+}
+
+impl Bundle for Ctr {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn rt(&self, args: &[&str]) -> Output {
+        self.run_as(RT, args, &[])
     }
 }
 
