@@ -11,12 +11,12 @@
 #[path = "cgroups_support.rs"]
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{exists_anywhere, unique};
+use support::{exists_anywhere, unique, Container};
 
 const RT: &str = env!("CARGO_BIN_EXE_rt");
 
@@ -49,30 +49,14 @@ impl Bundle {
             cgroup.to_string_lossy().into_owned()
         };
         let dir = std::env::temp_dir().join(format!("{name}-bundle"));
-        let bin = dir.join("rootfs/bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::copy("/bin/busybox", bin.join("busybox"))
-            .expect("/bin/busybox (install busybox-static)");
-        for l in ["sh", "sleep", "true", "tail", "cat", "mv"] {
-            std::os::unix::fs::symlink("busybox", bin.join(l)).unwrap();
-        }
-        let out = Command::new(RT)
-            .arg("spec")
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "rt spec: {out:?}");
-        let cfg_path = dir.join("config.json");
-        let mut cfg: Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
-        cfg["process"]["args"] = json!(args);
-        cfg["process"]["terminal"] = json!(false);
+        let links = ["sh", "sleep", "true", "tail", "cat", "mv"];
+        let mut cfg = support::busybox_bundle(RT, &dir, &links, args);
         cfg["root"]["readonly"] = json!(false);
         cfg["linux"]["cgroupsPath"] = json!(cgroups_path);
         for (k, v) in resources.as_object().unwrap() {
             cfg["linux"]["resources"][k] = v.clone();
         }
-        std::fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
-        std::fs::create_dir_all(dir.join("rootfs/tmp")).unwrap();
+        std::fs::write(dir.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
         Bundle {
             runtime: RT,
             root: std::env::temp_dir().join(format!("{name}-root")),
@@ -80,10 +64,6 @@ impl Bundle {
             id: name,
             cgroup,
         }
-    }
-
-    fn rt(&self, args: &[&str]) -> Output {
-        self.cmd(RT, args)
     }
 
     fn cmd(&self, bin: &str, args: &[&str]) -> Output {
@@ -113,20 +93,6 @@ impl Bundle {
         c.output().unwrap()
     }
 
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.rt(args);
-        assert!(
-            out.status.success(),
-            "rt {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_str(&self.ok(&["state", &self.id])).unwrap()
-    }
-
     fn file(&self, ctrl: &str, file: &str) -> String {
         let l = rt::cgroups::Layout::detect();
         let rel = self.cgroup.strip_prefix("/").unwrap();
@@ -138,6 +104,20 @@ impl Bundle {
             .unwrap_or_else(|e| panic!("{ctrl}/{file}: {e}"))
             .trim()
             .to_string()
+    }
+}
+
+impl Container for Bundle {
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn rt(&self, args: &[&str]) -> Output {
+        self.cmd(RT, args)
     }
 }
 

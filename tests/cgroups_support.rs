@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::unistd::Pid;
@@ -157,4 +157,66 @@ pub fn exists_anywhere(mgr_path: &Path) -> bool {
         .map(|m| &m.mount)
         .chain(l.unified.iter())
         .any(|m| m.join(rel).exists())
+}
+
+/// A test container as the cgroup tests drive it: its bundle directory,
+/// its id, rt with its flags, and what they build on that.
+pub trait Container {
+    fn dir(&self) -> &Path;
+    fn id(&self) -> &str;
+    /// rt with this container's flags; `args` starts with the subcommand.
+    fn rt(&self, args: &[&str]) -> Output;
+
+    fn config(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.dir().join("config.json")).unwrap()).unwrap()
+    }
+
+    /// Rewritten in place, so the file keeps its owner.
+    fn set_config(&self, cfg: &serde_json::Value) {
+        std::fs::write(
+            self.dir().join("config.json"),
+            serde_json::to_vec(cfg).unwrap(),
+        )
+        .unwrap();
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.rt(args);
+        assert!(
+            out.status.success(),
+            "rt {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["state", self.id()])).unwrap()
+    }
+}
+
+/// A bundle in `dir` from `rt spec`: static busybox with `links` to it in
+/// rootfs/bin, an empty rootfs/tmp, `args` as the process and no
+/// terminal. Returns the config for the caller to finish and write.
+pub fn busybox_bundle(rt: &str, dir: &Path, links: &[&str], args: &[&str]) -> serde_json::Value {
+    let bin = dir.join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(dir.join("rootfs/tmp")).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox"))
+        .expect("/bin/busybox (install busybox-static)");
+    for l in links {
+        std::os::unix::fs::symlink("busybox", bin.join(l)).unwrap();
+    }
+    let out = Command::new(rt)
+        .arg("spec")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "rt spec: {out:?}");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    cfg["process"]["args"] = serde_json::json!(args);
+    cfg["process"]["terminal"] = serde_json::json!(false);
+    cfg
 }

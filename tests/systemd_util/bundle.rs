@@ -1,46 +1,9 @@
-//! What the two container kinds share: their bundle's config.json, rt's
+//! What the two container kinds share beyond support::Container: rt's
 //! command line for a container (`--systemd-cgroup --root R SUB [--bundle
-//! B]`), running it with stdio in files, and the checks built on that.
+//! B]`) and running it with stdio in files.
 
 use std::path::Path;
 use std::process::{Command, Output};
-
-use serde_json::Value;
-
-pub trait Bundle {
-    fn dir(&self) -> &Path;
-    fn id(&self) -> &str;
-    /// rt with this container's flags; `args` starts with the subcommand.
-    fn rt(&self, args: &[&str]) -> Output;
-
-    fn config(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.dir().join("config.json")).unwrap()).unwrap()
-    }
-
-    /// Rewritten in place, so the file keeps its owner.
-    fn set_config(&self, cfg: &Value) {
-        std::fs::write(
-            self.dir().join("config.json"),
-            serde_json::to_vec(cfg).unwrap(),
-        )
-        .unwrap();
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.rt(args);
-        assert!(
-            out.status.success(),
-            "rt {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn state(&self) -> Value {
-        serde_json::from_str(&self.ok(&["state", self.id()])).unwrap()
-    }
-}
 
 /// `--systemd-cgroup --root ROOT SUB`, `--bundle DIR` for run and create,
 /// then the rest of `args`; run in `dir`.

@@ -10,7 +10,7 @@ mod bundle;
 pub mod scope;
 pub mod user;
 
-pub use bundle::Bundle;
+pub use crate::support::Container;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -7,9 +7,10 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::{json, Value};
 
-use super::bundle::{container_args, run_logged, Bundle};
+use super::bundle::{container_args, run_logged};
 use super::{layout, show, under_systemd, RT};
 use crate::support;
+use crate::support::Container;
 
 pub struct Ctr {
     pub dir: PathBuf,
@@ -51,26 +52,10 @@ impl Ctr {
             .to_string_lossy()
             .to_string();
         let dir = std::env::temp_dir().join(format!("{id}-bundle"));
-        let bin = dir.join("rootfs/bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        std::fs::create_dir_all(dir.join("rootfs/tmp")).unwrap();
-        std::fs::copy("/bin/busybox", bin.join("busybox")).expect("/bin/busybox");
-        for l in ["sh", "sleep", "cat", "true"] {
-            std::os::unix::fs::symlink("busybox", bin.join(l)).unwrap();
-        }
-        let out = Command::new(RT)
-            .arg("spec")
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "rt spec: {out:?}");
-        let cfg_path = dir.join("config.json");
-        let mut cfg: Value = serde_json::from_slice(&std::fs::read(&cfg_path).unwrap()).unwrap();
-        cfg["process"]["args"] = json!(args);
-        cfg["process"]["terminal"] = json!(false);
+        let mut cfg = support::busybox_bundle(RT, &dir, &["sh", "sleep", "cat", "true"], args);
         cfg["linux"]["cgroupsPath"] = json!(format!("{slice}:rtt:{id}"));
         cfg["linux"]["resources"] = resources;
-        std::fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
+        std::fs::write(dir.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
         let unit = format!("rtt-{id}.scope");
         let cgroup = rt::cgroups::systemd::expand_slice(slice).join(&unit);
         Ctr {
@@ -113,7 +98,7 @@ impl Ctr {
     }
 }
 
-impl Bundle for Ctr {
+impl Container for Ctr {
     fn dir(&self) -> &Path {
         &self.dir
     }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::bundle::{container_args, run_logged, Bundle};
+use super::bundle::{container_args, run_logged};
 use super::{parse_show, show, under_systemd, wait_for, RT};
 use crate::support;
+use crate::support::Container;
 
 #[derive(Clone)]
 pub struct User {
@@ -177,7 +178,7 @@ impl Ctr {
     }
 }
 
-impl Bundle for Ctr {
+impl Container for Ctr {
     fn dir(&self) -> &Path {
         &self.dir
     }
