@@ -124,7 +124,15 @@ fn compare(mode: &str, want: Seen) {
         eprintln!("note: runc not installed, propagation not compared");
         return;
     }
-    let runc = run_mode(Kind::Runc, mode);
+    let mut runc = run_mode(Kind::Runc, mode);
+    if runc != want {
+        // runc itself once missed the host's mount in Bidirectional (up
+        // true, down false) in a full run-all (2026-12-02), though not in
+        // six runs of this file alone. One more run tells a flake of the
+        // reference from a change in runc; rt gets no second chance.
+        eprintln!("note: runc saw {runc:?} in {mode}, expected {want:?}: running it again");
+        runc = run_mode(Kind::Runc, mode);
+    }
     assert_eq!(runc, want, "runc, {mode}");
     let rt = run_mode(Kind::Rt, mode);
     assert_eq!(rt, runc, "rt differs from runc, {mode}");
